@@ -1,0 +1,43 @@
+# Two commands for a new user:  `make run` (the main experiment) and `make test` (the whole suite).
+# Both create .venv when it is missing and install the project into it.
+#
+# TORCH_SPEC pins the torch build pip installs first. The default takes the CPU wheel these
+# machines keep on disk; on a CUDA machine override it, e.g.
+#   make run TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+PYTHON     ?= python3
+VENV       ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+RUN_ARGS   ?=
+
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+
+.PHONY: run test install install-dev lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Stamp files: reinstall only when the package metadata changes.
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(PIP) install $(TORCH_SPEC)
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(BIN)/python -m experiments.dqn_atari --env-id ALE/Breakout-v5 --preset atari100k $(RUN_ARGS)
+
+test: install-dev
+	$(BIN)/python -m pytest
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

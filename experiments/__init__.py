@@ -1,0 +1,1 @@
+"""Experiment scripts (one per experiment, run with ``python -m experiments.<name>``)."""

@@ -1,0 +1,103 @@
+"""Small network builders and the initialisation helpers used across agents."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+
+def layer_init(layer: nn.Module, gain: float = math.sqrt(2.0), bias: float = 0.0) -> nn.Module:
+    """Orthogonal weight init with ``gain`` and constant bias, in place; returns ``layer``.
+
+    The PPO defaults (Huang et al., "The 37 implementation details of PPO"): gain sqrt(2) for
+    hidden layers, 0.01 for the policy head and 1.0 for the value head.
+    Works on ``nn.Linear`` and ``nn.Conv*`` (any module with ``weight`` and ``bias``).
+    """
+    if not hasattr(layer, "weight"):
+        raise ValueError(f"layer_init needs a module with a weight, got {type(layer).__name__}")
+    nn.init.orthogonal_(layer.weight, gain)
+    if getattr(layer, "bias", None) is not None:
+        nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+def mlp(
+    in_features: int,
+    hidden_sizes: Sequence[int],
+    out_features: int | None = None,
+    activation: Callable[[], nn.Module] = nn.ReLU,
+    output_activation: Callable[[], nn.Module] | None = None,
+    layer_norm: bool = False,
+    hidden_gain: float | None = None,
+    output_gain: float | None = None,
+) -> nn.Sequential:
+    """A multi-layer perceptron ``[batch, in_features] -> [batch, out_features]``.
+
+    Args:
+      in_features: input width.
+      hidden_sizes: widths of the hidden layers (may be empty: a single linear layer).
+      out_features: output width; ``None`` ends after the last hidden layer's activation.
+      activation: factory of the hidden activation module (``nn.ReLU``, ``nn.Tanh``...).
+      output_activation: optional factory applied after the output layer.
+      layer_norm: LayerNorm after each hidden linear layer (before the activation).
+      hidden_gain / output_gain: when given, orthogonal init with that gain (see
+        :func:`layer_init`); otherwise PyTorch's default init.
+
+    The module exposes ``out_features`` (the width of its output).
+    """
+    if in_features < 1:
+        raise ValueError(f"in_features must be >= 1, got {in_features}")
+    if any(h < 1 for h in hidden_sizes):
+        raise ValueError(f"hidden_sizes must all be >= 1, got {list(hidden_sizes)}")
+    if out_features is None and not hidden_sizes:
+        raise ValueError("mlp needs hidden_sizes or out_features (got neither)")
+    layers: list[nn.Module] = []
+    width = in_features
+    for h in hidden_sizes:
+        linear = nn.Linear(width, h)
+        if hidden_gain is not None:
+            layer_init(linear, hidden_gain)
+        layers.append(linear)
+        if layer_norm:
+            layers.append(nn.LayerNorm(h))
+        layers.append(activation())
+        width = h
+    if out_features is not None:
+        if out_features < 1:
+            raise ValueError(f"out_features must be >= 1, got {out_features}")
+        linear = nn.Linear(width, out_features)
+        if output_gain is not None:
+            layer_init(linear, output_gain)
+        layers.append(linear)
+        if output_activation is not None:
+            layers.append(output_activation())
+        width = out_features
+    net = nn.Sequential(*layers)
+    net.out_features = width  # type: ignore[attr-defined]
+    return net
+
+
+def num_parameters(module: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) scalar parameters in ``module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def polyak_update_(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """``target <- tau * online + (1 - tau) * target`` in place, parameters and buffers.
+
+    ``tau = 1`` is a hard copy. Uses fused ``torch._foreach`` ops (one kernel per dtype group).
+    """
+    if not 0.0 < tau <= 1.0:
+        raise ValueError(f"tau must be in (0, 1], got {tau}")
+    with torch.no_grad():
+        t_params = list(target.parameters())
+        o_params = list(online.parameters())
+        if tau == 1.0:
+            torch._foreach_copy_(t_params, o_params)
+        else:
+            torch._foreach_lerp_(t_params, o_params, tau)
+        for tb, ob in zip(target.buffers(), online.buffers(), strict=True):
+            tb.copy_(ob)

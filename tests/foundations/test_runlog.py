@@ -1,0 +1,151 @@
+import dataclasses
+import json
+import re
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from foundations import runlog
+from foundations.runlog import RunLogger, Tags, load_checkpoint, run_name, save_checkpoint
+
+
+@dataclasses.dataclass(frozen=True)
+class _Opt:
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Cfg:
+    env_id: str = "ALE/Breakout-v5"
+    buffer_size: int = 1000
+    double: bool = True
+    eps: float | None = None
+    optim: _Opt = dataclasses.field(default_factory=_Opt)
+
+
+def _read(run_dir):
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def test_run_directory_name():
+    assert run_name("ALE/Breakout-v5", "dqn_atari", 3, unix_time=1700000000) == (
+        "ALE-Breakout-v5__dqn_atari__3__1700000000"
+    )
+
+
+def test_scalars_read_back_under_documented_tags(tmp_path):
+    with RunLogger("CartPole-v1", "dqn", 1, config=_Cfg(), root=tmp_path, progress=False) as log:
+        log.log_episodes(100, torch.tensor([10.0, 20.0]), torch.tensor([10, 20]))
+        log.log_scalars({Tags.TD_LOSS: torch.tensor(0.5), Tags.Q_VALUES: 1.25}, step=200)
+        log.log_sps(300)
+        run_dir = log.run_dir
+    assert re.fullmatch(r"CartPole-v1__dqn__1__\d+", run_dir.name)
+    acc = _read(run_dir)
+    tags = set(acc.Tags()["scalars"])
+    assert {Tags.EPISODIC_RETURN, Tags.EPISODIC_LENGTH, Tags.TD_LOSS, Tags.Q_VALUES, Tags.SPS} <= tags
+    returns = [(e.step, e.value) for e in acc.Scalars(Tags.EPISODIC_RETURN)]
+    assert returns == [(100, 10.0), (100, 20.0)]
+    assert [(e.step, e.value) for e in acc.Scalars(Tags.TD_LOSS)] == [(200, 0.5)]
+    assert acc.Scalars(Tags.Q_VALUES)[0].value == pytest.approx(1.25)
+
+
+def test_hyperparameters_table_hparams_and_config_json(tmp_path):
+    log = RunLogger("CartPole-v1", "dqn", 1, config=_Cfg(), root=tmp_path, progress=False)
+    log.close()
+    cfg = json.loads((log.run_dir / "config.json").read_text())
+    assert cfg["env_id"] == "CartPole-v1" and cfg["seed"] == 1
+    assert cfg["config"]["optim.lr"] == 1e-3
+    assert cfg["config"]["optim.betas"] == "[0.9, 0.999]"
+    acc = _read(log.run_dir)
+    text_tags = acc.Tags()["tensors"]
+    assert "hyperparameters/text_summary" in text_tags
+    table = acc.Tensors("hyperparameters/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert "|buffer_size|1000|" in table and "|optim.lr|0.001|" in table
+    # add_hparams went into this run's own event file (no sub-run directory).
+    plugins = acc.PluginTagToContent("hparams")
+    assert "_hparams_/experiment" in plugins and "_hparams_/session_start_info" in plugins
+    assert [p for p in log.run_dir.iterdir() if p.is_dir()] == []
+
+
+def test_bad_tag_is_rejected(tmp_path):
+    with RunLogger("x", "y", 0, root=tmp_path, progress=False) as log:
+        with pytest.raises(ValueError, match="section/name"):
+            log.log_scalar("episodic_return", 1.0, 0)
+
+
+def test_two_runs_in_the_same_second_get_distinct_directories(tmp_path, monkeypatch):
+    monkeypatch.setattr(runlog.time, "time", lambda: 1700000000.0)
+    a = RunLogger("x", "y", 0, root=tmp_path, progress=False)
+    b = RunLogger("x", "y", 0, root=tmp_path, progress=False)
+    a.close()
+    b.close()
+    assert a.run_dir != b.run_dir
+
+
+def test_resume_purges_events_after_the_resume_step(tmp_path):
+    log = RunLogger("x", "y", 0, root=tmp_path, progress=False)
+    for step in (10, 20, 30):
+        log.log_scalar(Tags.TD_LOSS, step, step)
+    log.close()
+    resumed = RunLogger("x", "y", 0, root=tmp_path, progress=False, run_dir=log.run_dir, start_step=20)
+    resumed.log_scalar(Tags.TD_LOSS, 99.0, 25)
+    resumed.close()
+    points = [(e.step, e.value) for e in _read(log.run_dir).Scalars(Tags.TD_LOSS)]
+    assert points == [(10, 10.0), (25, 99.0)]
+
+
+def test_progress_bar_shows_sps_return_and_loss(tmp_path, capsys):
+    log = RunLogger("x", "y", 0, root=tmp_path, total_steps=100, progress=True)
+    log.log_scalar(Tags.EPISODIC_RETURN, 12.5, 10)
+    log.log_scalar(Tags.TD_LOSS, 0.25, 10)
+    log.progress(50)
+    postfix = log._bar.postfix
+    log.close()
+    assert "SPS=" in postfix and "return=12.5" in postfix and "loss=0.25" in postfix
+
+
+def test_checkpoint_round_trip_weights_only(tmp_path):
+    state = {"model": {"w": torch.arange(4.0)}, "step": 7, "name": "dqn"}
+    path = save_checkpoint(tmp_path / "ckpt" / "checkpoint.pt", state)
+    loaded = load_checkpoint(path)
+    assert loaded["step"] == 7 and loaded["name"] == "dqn"
+    torch.testing.assert_close(loaded["model"]["w"], torch.arange(4.0))
+
+
+def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"step": 1, "w": torch.ones(3)})
+    real_save = torch.save
+
+    def crashing_save(obj, f, *args, **kwargs):
+        f.write(b"partial bytes of a checkpoint")
+        raise KeyboardInterrupt  # the user hits Ctrl-C mid-write
+
+    monkeypatch.setattr(runlog.torch, "save", crashing_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"step": 2, "w": torch.zeros(3)})
+    monkeypatch.setattr(runlog.torch, "save", real_save)
+    loaded = load_checkpoint(path)
+    assert loaded["step"] == 1
+    torch.testing.assert_close(loaded["w"], torch.ones(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]  # no temp file left
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"x": Evil()}, path)
+    with pytest.raises(ValueError, match="cannot load checkpoint"):
+        load_checkpoint(path)
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        load_checkpoint(tmp_path / "nope.pt")
