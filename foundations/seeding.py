@@ -37,7 +37,7 @@ def get_rng_state() -> dict[str, torch.Tensor | list[torch.Tensor]]:
       dict with ``python`` ([626] int64: Mersenne state, position, gauss flag), ``numpy`` ([626] int64: keys, position, gauss flag),
       ``torch`` (the CPU generator's byte state) and ``cuda`` (a list, one per visible device).
     """
-    version, internal, gauss = random.getstate()
+    _, internal, gauss = random.getstate()
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     assert kind == "MT19937"
     return {
