@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks; each script prints a table: what, ours, peer, ratio."""

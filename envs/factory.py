@@ -1,0 +1,122 @@
+"""``make_env``: one factory for Atari and every other Gymnasium id, returning a :class:`TensorVecEnv`."""
+
+from __future__ import annotations
+
+import difflib
+
+import gymnasium as gym
+import torch
+
+from envs.atari import (
+    AtariConfig,
+    atari_game,
+    is_atari_id,
+    make_ale_vector_env,
+    make_reference_vector_env,
+    register_atari,
+)
+from envs.vector import TensorVecEnv
+
+BACKENDS = ("auto", "ale", "gymnasium")
+VECTORIZATIONS = ("sync", "async")
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise ``ValueError`` listing close matches if ``env_id`` is not a registered Gymnasium id."""
+    register_atari()
+    if is_atari_id(env_id):
+        atari_game(env_id)  # raises with Atari-specific hints
+        return
+    if env_id in gym.registry:
+        return
+    ids = list(gym.registry)
+    close = difflib.get_close_matches(env_id, ids, n=5, cutoff=0.6)
+    if not close:
+        lowered = {k.lower(): k for k in ids}
+        close = [lowered[k] for k in difflib.get_close_matches(env_id.lower(), list(lowered), n=5, cutoff=0.6)]
+    suggestion = f" Close matches: {', '.join(close)}." if close else ""
+    raise ValueError(f"unknown env id {env_id!r}.{suggestion}")
+
+
+def make_env(
+    env_id: str,
+    num_envs: int = 8,
+    seed: int | None = None,
+    device: str | torch.device = "cpu",
+    *,
+    backend: str = "auto",
+    atari: AtariConfig | None = None,
+    vectorization: str = "sync",
+    render_mode: str | None = None,
+    num_threads: int = 0,
+    **make_kwargs: object,
+) -> TensorVecEnv:
+    """A vector env of ``num_envs`` copies of ``env_id`` with a torch-tensor interface.
+
+    Args:
+      env_id: any Gymnasium id: ``"CartPole-v1"``, ``"Pendulum-v1"``, ``"ALE/Breakout-v5"``...
+      num_envs: number of sub-envs (>= 1).
+      seed: the first ``reset()`` seeds sub-env ``i`` with ``seed + i`` (and the action space
+        with ``seed``).
+      device: where tensors are delivered.
+      backend: ``"ale"`` (Atari fast path, C++ vector env), ``"gymnasium"`` (reference wrappers
+        for Atari; ``gymnasium.make_vec`` for everything else) or ``"auto"`` (``"ale"`` for Atari
+        unless ``render_mode`` is set, which only the reference path can serve).
+      atari: Atari preprocessing (defaults: :class:`AtariConfig`, the Nature-DQN setting).
+      vectorization: ``"sync"`` (one process) or ``"async"`` (a process per sub-env) for the
+        Gymnasium backend.
+      render_mode: e.g. ``"rgb_array"`` to record videos (Gymnasium backend only).
+      num_threads: threads of the ALE vector env (0: one per core).
+      make_kwargs: extra keyword arguments for ``gymnasium.make`` (non-Atari ids).
+
+    Returns:
+      a :class:`TensorVecEnv`; see :mod:`envs.vector` for the step semantics.
+    """
+    if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
+        raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if vectorization not in VECTORIZATIONS:
+        raise ValueError(f"vectorization must be one of {VECTORIZATIONS}, got {vectorization!r}")
+    if seed is not None and (not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    device = torch.device(device)
+    check_env_id(env_id)
+
+    if is_atari_id(env_id):
+        config = atari or AtariConfig()
+        if make_kwargs:
+            raise ValueError(
+                f"Atari envs take their options through AtariConfig, got extra arguments {sorted(make_kwargs)}"
+            )
+        if backend == "auto":
+            backend = "gymnasium" if render_mode is not None else "ale"
+        if backend == "ale":
+            if render_mode is not None:
+                raise ValueError("the 'ale' backend cannot render; use backend='gymnasium' for render_mode")
+            vec = make_ale_vector_env(env_id, num_envs, config, num_threads=num_threads)
+        else:
+            vec = make_reference_vector_env(env_id, num_envs, config, vectorization, render_mode)
+        env = TensorVecEnv(
+            vec,
+            device,
+            clip_rewards=config.clip_rewards,
+            terminal_on_life_loss=config.terminal_on_life_loss,
+            backend=backend,
+        )
+    else:
+        if atari is not None:
+            raise ValueError(f"atari= options only apply to Atari ids, not {env_id!r}")
+        if backend == "ale":
+            raise ValueError(f"backend 'ale' only serves Atari ids, not {env_id!r}")
+        vec = gym.make_vec(
+            env_id,
+            num_envs=num_envs,
+            vectorization_mode=vectorization,
+            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+            render_mode=render_mode,
+            **make_kwargs,
+        )
+        env = TensorVecEnv(vec, device, backend="gymnasium")
+    env.default_seed = seed
+    return env
