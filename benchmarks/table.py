@@ -24,7 +24,8 @@ def print_table(title: str, rows: list[tuple[str, float | None, float | None]], 
         return f"{v:,.0f}" if v >= 100 else f"{v:,.2f}"
 
     print(f"\n### {title}\n")
-    print(f"| what | ours ({unit}) | peer ({unit}) | ratio |")
+    suffix = f" ({unit})" if unit else ""
+    print(f"| what | ours{suffix} | peer{suffix} | ratio |")
     print("|---|---:|---:|---:|")
     for what, ours, peer in rows:
         ratio = f"{ours / peer:.2f}x" if ours is not None and peer else "n/a"

@@ -91,7 +91,7 @@ def test_bad_options():
         make_env("CartPole-v1", 1, backend="envpool")
     with pytest.raises(ValueError, match="only serves Atari"):
         make_env("CartPole-v1", 1, backend="ale")
-    with pytest.raises(ValueError, match="AtariConfig.frame_skip"):
+    with pytest.raises(ValueError, match=r"AtariConfig\.frame_skip"):
         AtariConfig(frame_skip=0)
     with pytest.raises(ValueError, match="cannot render"):
         make_env("ALE/Pong-v5", 1, backend="ale", render_mode="rgb_array")

@@ -1,0 +1,528 @@
+"""Device-resident replay buffers: uniform and proportional prioritized, with frame de-duplication.
+
+All storage is preallocated torch tensors on ``device``; ``add`` and ``sample`` are a handful of
+batched tensor ops (no Python loop over transitions, no NumPy round trip, and on a GPU no batch
+ever crosses the PCIe bus).
+
+Layout
+------
+Each of the ``num_envs`` env streams owns a ring of ``capacity // num_envs`` slots
+(storage ``[num_envs, slots, ...]``). Transitions are written in stream order, so the n-step
+window of a transition is the next slots of its own ring.
+
+Frame de-duplication (``frame_stack=K``)
+----------------------------------------
+Observations are stacks ``[K, H, W]`` whose newest frame is ``obs[-1]``. A slot stores only that
+newest frame, and a stack is rebuilt at sample time by gathering the slot and its ``K - 1``
+predecessors. Frames from before the episode's first step are zero, exactly as in the reset stack
+of ``envs.make_env`` (and Gymnasium's ``FrameStackObservation(padding_type="zero")``), so stacks
+never mix two episodes.
+
+When an env resets, the final frame of the old episode and the first frame of the new one are
+both needed, so each reset costs one extra slot: the old episode's final frame stays in a
+*phantom* slot that is never sampled, and the new episode starts in the slot after it. A reset
+is recognised by the data itself: after a transition flagged ``terminated`` or ``truncated``, the
+stream continues unless the next ``obs`` differs from that transition's ``next_obs``. So a life
+loss reported as ``terminated`` (the game goes on, the env's stack is not reset) keeps the stack
+continuous, exactly as the agent saw it.
+
+Each slot also records which rows of the frame store make up its stack and next frame (written
+at add time, ``K + 1`` int32), so sampling is one table lookup and one ``index_select``. An Atari
+transition therefore costs one 84x84 frame (7,056 bytes) plus about 50 bytes of per-slot
+bookkeeping, plus one frame per episode.
+
+n-step returns (``n_step=n``)
+-----------------------------
+``rewards = sum_{k<m} gamma^k r_{t+k}`` and ``discounts = gamma^m * (1 - terminated_{t+m-1})``
+where ``m <= n`` stops at the first transition that is terminated or truncated; ``next_obs`` is
+the successor of transition ``t+m-1``. Bootstrapping goes through truncation, never through
+termination. A transition is sampled only once its window is complete.
+
+Sampling
+--------
+Uniform sampling draws slots uniformly and redraws those that hold no ready transition
+(phantoms, the slot awaiting the next frame, slots whose window is incomplete): exactly uniform
+over ready transitions. Checking that every draw is ready reads one boolean on the host per
+round (one device synchronisation per ``sample`` on a GPU, no data transfer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import torch
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayBatch:
+    """A sampled batch; every tensor is on the buffer's device.
+
+    Attributes:
+      obs: ``[batch, *obs_shape]`` observations (stored dtype, e.g. uint8 frames).
+      actions: ``[batch, *action_shape]``.
+      rewards: ``[batch]`` float32, n-step discounted sum of rewards.
+      next_obs: ``[batch, *obs_shape]`` observation to bootstrap from (n steps ahead, or the
+        true final observation where the window ended at a truncation).
+      discounts: ``[batch]`` float32, ``gamma^m`` (``m`` the window length), 0 after termination.
+      indices: ``[batch]`` int64 flat slot indices (for ``update_priorities``).
+      weights: ``[batch]`` float32 importance-sampling weights (all ones for uniform sampling).
+    """
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    next_obs: torch.Tensor
+    discounts: torch.Tensor
+    indices: torch.Tensor
+    weights: torch.Tensor
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+class ReplayBuffer:
+    """Uniform replay on ``device``; see the module docstring for layout and semantics.
+
+    Args:
+      capacity: total number of slots (split evenly over ``num_envs`` streams).
+      obs_shape: one observation's shape, e.g. ``(4, 84, 84)`` or ``(4,)``.
+      obs_dtype: stored observation dtype (``torch.uint8`` for frames).
+      action_shape: one action's shape (``()`` for discrete actions).
+      action_dtype: stored action dtype (``torch.int64`` for discrete actions).
+      num_envs: transitions per ``add`` call (one per env stream).
+      device: where everything is stored and sampled.
+      frame_stack: ``K`` to store each frame once (``obs_shape[0]`` must be ``K``); ``None``
+        stores whole observations and next observations.
+      n_step: length of the return window.
+      gamma: discount factor.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: torch.dtype,
+        action_shape: tuple[int, ...],
+        action_dtype: torch.dtype,
+        num_envs: int = 1,
+        device: str | torch.device = "cpu",
+        frame_stack: int | None = None,
+        n_step: int = 1,
+        gamma: float = 0.99,
+    ) -> None:
+        _positive_int("capacity", capacity)
+        _positive_int("num_envs", num_envs)
+        _positive_int("n_step", n_step)
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+        obs_shape, action_shape = tuple(obs_shape), tuple(action_shape)
+        if frame_stack is not None:
+            _positive_int("frame_stack", frame_stack)
+            if len(obs_shape) < 2 or obs_shape[0] != frame_stack:
+                raise ValueError(
+                    f"with frame_stack={frame_stack}, obs_shape must be ({frame_stack}, ...), got {obs_shape}"
+                )
+        slots = capacity // num_envs
+        min_slots = (frame_stack or 1) + n_step + 2
+        if slots < min_slots:
+            raise ValueError(
+                f"capacity {capacity} gives {slots} slots per env for {num_envs} envs; need at least "
+                f"{min_slots} (frame_stack + n_step + 2) per env"
+            )
+        self.capacity, self.num_envs, self.slots = slots * num_envs, num_envs, slots
+        self.obs_shape, self.obs_dtype = obs_shape, obs_dtype
+        self.action_shape, self.action_dtype = action_shape, action_dtype
+        self.device = torch.device(device)
+        self.frame_stack, self.n_step, self.gamma = frame_stack, n_step, float(gamma)
+
+        n, s, dev = num_envs, slots, self.device
+        if frame_stack is not None:
+            # Flat frame store with one extra all-zero row: stack positions before an episode's
+            # first frame point at it, so rebuilding stacks is a single index_select.
+            self._frame_store = torch.zeros((n * s + 1, *obs_shape[1:]), dtype=obs_dtype, device=dev)
+            self.frames = self._frame_store[:-1].view(n, s, *obs_shape[1:])
+            self._zero_row = n * s
+            self.ep_step = torch.zeros((n, s), dtype=torch.int32, device=dev)
+            # Rows of the frame store that make up each slot's stack and its next frame, written
+            # at add time: [n, s, K + 1] (oldest .. newest, then the next frame). Sampling is then
+            # one lookup and one index_select, whatever the episode boundaries.
+            self.frame_rows = torch.full((n, s, frame_stack + 1), n * s, dtype=torch.int32, device=dev)
+            self._row_offsets = torch.arange(frame_stack - 1, -2, -1, device=dev)  # K-1 .. 0, -1
+            self._last_next_obs = torch.zeros((n, *obs_shape), dtype=obs_dtype, device=dev)
+        else:
+            self.observations = torch.zeros((n, s, *obs_shape), dtype=obs_dtype, device=dev)
+            self.next_observations = torch.zeros((n, s, *obs_shape), dtype=obs_dtype, device=dev)
+        self.actions = torch.zeros((n, s, *action_shape), dtype=action_dtype, device=dev)
+        self.rewards = torch.zeros((n, s), dtype=torch.float32, device=dev)
+        self.terminated = torch.zeros((n, s), dtype=torch.bool, device=dev)
+        self.truncated = torch.zeros((n, s), dtype=torch.bool, device=dev)
+        self.valid = torch.zeros((n, s), dtype=torch.bool, device=dev)  # slot holds a transition
+        self.step_id = torch.full((n, s), -1, dtype=torch.int64, device=dev)  # add() call that wrote it
+        # Absolute (not wrapped) slot of each stream's newest transition; -1 before the first add.
+        self.head = torch.full((n,), -1, dtype=torch.int64, device=dev)
+        self._last_done = torch.zeros(n, dtype=torch.bool, device=dev)
+        self._env_ids = torch.arange(n, device=dev)
+        self.num_stored = torch.zeros((), dtype=torch.int64, device=dev)  # valid slots, kept on device
+        self._adds = 0
+        self._gamma_powers = self.gamma ** torch.arange(n_step + 1, dtype=torch.float64, device=dev)
+
+    # ------------------------------------------------------------------------------- add
+    def add(
+        self,
+        obs: torch.Tensor,
+        action: torch.Tensor,
+        reward: torch.Tensor,
+        next_obs: torch.Tensor,
+        terminated: torch.Tensor,
+        truncated: torch.Tensor,
+    ) -> None:
+        """Store one transition per env stream.
+
+        Args:
+          obs, next_obs: ``[num_envs, *obs_shape]``; ``next_obs`` is the true successor (the final
+            observation where the episode ended), as in ``envs.StepResult.next_obs``.
+          action: ``[num_envs, *action_shape]``.
+          reward: ``[num_envs]`` (the learner's reward, e.g. clipped).
+          terminated, truncated: ``[num_envs]`` bool.
+        """
+        n = self.num_envs
+        self._check("obs", obs, (n, *self.obs_shape), self.obs_dtype)
+        self._check("next_obs", next_obs, (n, *self.obs_shape), self.obs_dtype)
+        self._check("action", action, (n, *self.action_shape), self.action_dtype)
+        self._check("reward", reward, (n,), None)
+        self._check("terminated", terminated, (n,), torch.bool)
+        self._check("truncated", truncated, (n,), torch.bool)
+        first = self._adds == 0
+        s = self.slots
+        if self.frame_stack is not None:
+            if first:
+                start = torch.ones(n, dtype=torch.bool, device=self.device)
+                slot_abs = self.head + 1
+            else:
+                same = (obs == self._last_next_obs).flatten(1).all(dim=1)
+                start = self._last_done & ~same
+                # head + 1 holds the previous transition's next frame: continue there, or leave
+                # it as the old episode's phantom final frame and start one slot further on.
+                slot_abs = self.head + 1 + start.long()
+            slot = slot_abs % s
+            prev_ep = self.ep_step[self._env_ids, (slot_abs - 1) % s]
+            ep = torch.where(start, torch.zeros_like(prev_ep), prev_ep + 1)
+            nxt = (slot_abs + 1) % s
+            back = self._row_offsets
+            rows = self._env_ids[:, None] * s + (slot_abs[:, None] - back) % s  # [n, K + 1]
+            rows = torch.where(back > ep[:, None], self._zero_row, rows)
+            self.frame_rows[self._env_ids, slot] = rows.int()
+            self.frames[self._env_ids, slot] = obs[:, -1]
+            self.ep_step[self._env_ids, slot] = ep
+            self.frames[self._env_ids, nxt] = next_obs[:, -1]
+            self.ep_step[self._env_ids, nxt] = ep + 1
+            self._last_next_obs.copy_(next_obs)
+            # Slots whose stacks read the two slots just written can no longer be rebuilt.
+            # (This includes the new next-frame slot; after a reset, the phantom left behind is the
+            # previous add's next-frame slot, already marked empty then.)
+            stale = (slot_abs[:, None] + torch.arange(1, self.frame_stack + 1, device=self.device)) % s
+            self._invalidate(stale)
+        else:
+            slot_abs = self.head + 1
+            slot = slot_abs % s
+            self.observations[self._env_ids, slot] = obs
+            self.next_observations[self._env_ids, slot] = next_obs
+        self.actions[self._env_ids, slot] = action
+        self.rewards[self._env_ids, slot] = reward.to(torch.float32)
+        self.terminated[self._env_ids, slot] = terminated
+        self.truncated[self._env_ids, slot] = truncated
+        self.step_id[self._env_ids, slot] = self._adds
+        self._set_valid(slot)
+        self.head = slot_abs
+        self._last_done = terminated | truncated
+        self._adds += 1
+
+    def _invalidate(self, slots: torch.Tensor) -> None:
+        """Mark ``slots`` ``[num_envs, k]`` (wrapped) as holding no transition."""
+        rows = self._env_ids[:, None].expand_as(slots)
+        self.num_stored -= self.valid[rows, slots].sum()
+        self.valid[rows, slots] = False
+
+    def _set_valid(self, slot: torch.Tensor) -> None:
+        """Mark ``slot`` ``[num_envs]`` as holding a (new) transition."""
+        self.num_stored += (~self.valid[self._env_ids, slot]).sum()
+        self.valid[self._env_ids, slot] = True
+
+    # ---------------------------------------------------------------------------- sample
+    def __len__(self) -> int:
+        """Number of stored transitions (synchronises with the device)."""
+        return int(self.num_stored)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the buffer's tensors."""
+        return sum(t.nbytes for t in self._tensors().values())
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> ReplayBatch:
+        """``batch_size`` transitions drawn uniformly (with replacement) from the ready ones."""
+        self._check_sample(batch_size)
+        idx = self._draw_ready(batch_size, generator, self._draw_uniform, in_range=True)
+        return self.get(idx)
+
+    def _check_sample(self, batch_size: int) -> None:
+        _positive_int("batch_size", batch_size)
+        if self._adds == 0:
+            raise ValueError("cannot sample from an empty replay buffer; add transitions first")
+        stored_at_most = self.num_envs * min(self._adds, self.slots)
+        if batch_size > stored_at_most:
+            raise ValueError(
+                f"batch_size {batch_size} is more than the {stored_at_most} transitions stored so far"
+            )
+
+    def _draw_uniform(self, batch_size: int, generator: torch.Generator | None) -> torch.Tensor:
+        if self._adds >= self.slots:  # every ring has wrapped: all slots written
+            return torch.randint(0, self.capacity, (batch_size,), device=self.device, generator=generator)
+        # Slots [0, max head + 2) have been written so far.
+        filled = (self.head.max() + 2).clamp(max=self.slots).double()
+        env = torch.randint(0, self.num_envs, (batch_size,), device=self.device, generator=generator)
+        u = torch.rand(batch_size, device=self.device, dtype=torch.float64, generator=generator)
+        return env * self.slots + (u * filled).long()
+
+    def _draw_ready(self, batch_size: int, generator: torch.Generator | None, draw, in_range: bool = False) -> torch.Tensor:
+        idx = draw(batch_size, generator)
+        for _ in range(200):
+            ready = self.ready(idx, in_range)
+            if bool(ready.all()):
+                return idx
+            idx = torch.where(ready, idx, draw(batch_size, generator))
+        raise ValueError(
+            "the replay buffer holds no transition ready to sample (n-step windows incomplete?); "
+            "add more transitions before sampling"
+        )
+
+    def ready(self, indices: torch.Tensor, in_range: bool = False) -> torch.Tensor:
+        """``[batch]`` bool: the slot holds a transition whose n-step window is complete.
+
+        ``in_range=True`` promises ``0 <= indices < capacity`` (skips that check).
+        """
+        if in_range:
+            ok = self.valid.view(-1)[indices]
+        else:
+            inside = (indices >= 0) & (indices < self.capacity)
+            indices = torch.where(inside, indices, 0)
+            ok = self.valid.view(-1)[indices] & inside
+        if self.n_step > 1:
+            _, end, _ = self._window(indices // self.slots, indices % self.slots)
+            ok &= end >= 0
+        return ok
+
+    def _window(self, env: torch.Tensor, slot: torch.Tensor):
+        """n-step window of transitions at ``(env, slot)``.
+
+        Returns (rewards [batch] float64, last offset m-1 [batch] int64 (-1: incomplete),
+        terminated at the last transition [batch] bool).
+        """
+        n, s = self.n_step, self.slots
+        offs = torch.arange(n, device=self.device)
+        pos = (slot[:, None] + offs) % s  # [batch, n]
+        e = env[:, None].expand_as(pos)
+        done = self.terminated[e, pos] | self.truncated[e, pos]
+        # Later slots must hold the transitions that followed: written by consecutive add() calls.
+        sid = self.step_id[e, pos]
+        follows = (sid == sid[:, :1] + offs) & self.valid[e, pos]
+        # Offset of the window's last transition: first done, else n - 1.
+        done_before = torch.cumsum(done.long(), dim=1) - done.long()  # dones strictly before k
+        in_window = done_before == 0
+        last = in_window.long().sum(dim=1) - 1
+        complete = (follows | ~in_window).all(dim=1)
+        rewards = (self.rewards[e, pos].double() * self._gamma_powers[:n] * in_window).sum(dim=1)
+        last = torch.where(complete, last, torch.full_like(last, -1))
+        term = self.terminated[env, (slot + last.clamp(min=0)) % s]
+        return rewards, last, term
+
+    def get(self, indices: torch.Tensor) -> ReplayBatch:
+        """The transitions at flat slot ``indices`` ``[batch]`` (which must be ready)."""
+        idx = indices
+        if idx.dtype != torch.int64 or idx.device != self.device:
+            idx = idx.to(self.device, torch.int64)
+        if self.n_step > 1:
+            slot = idx % self.slots
+            base = idx - slot  # flat index of slot 0 of each transition's env ring
+            rewards, last, term = self._window(idx // self.slots, slot)
+            discounts = self._gamma_powers[last + 1].float() * ~term
+            end = base + (slot + last) % self.slots
+            rewards = rewards.float()
+        else:
+            rewards = self.rewards.view(-1)[idx]
+            discounts = torch.where(self.terminated.view(-1)[idx], 0.0, self.gamma)
+            end = idx
+        if self.frame_stack is not None:
+            k, table = self.frame_stack, self.frame_rows.view(-1, self.frame_stack + 1)
+            store = self._frame_store.view(self._frame_store.shape[0], -1)  # 2-D: fast index_select
+            if self.n_step == 1:
+                # obs and next_obs share K-1 frames: gather K+1 frames once, return two views.
+                rows = table.index_select(0, idx).flatten()
+                frames = store.index_select(0, rows).view(-1, k + 1, *self.obs_shape[1:])
+                obs, next_obs = frames[:, :-1], frames[:, 1:]
+            else:
+                obs = store.index_select(0, table.index_select(0, idx)[:, :k].flatten())
+                next_obs = store.index_select(0, table.index_select(0, end)[:, 1:].flatten())
+                obs, next_obs = obs.view(-1, *self.obs_shape), next_obs.view(-1, *self.obs_shape)
+        else:
+            rows = self.capacity
+            obs = self.observations.view(rows, -1).index_select(0, idx).view(-1, *self.obs_shape)
+            next_obs = self.next_observations.view(rows, -1).index_select(0, end).view(-1, *self.obs_shape)
+        return ReplayBatch(
+            obs=obs,
+            actions=self.actions.view(-1, *self.action_shape)[idx],
+            rewards=rewards,
+            next_obs=next_obs,
+            discounts=discounts,
+            indices=idx,
+            weights=torch.ones(idx.shape[0], dtype=torch.float32, device=self.device),
+        )
+
+    def valid_indices(self) -> torch.Tensor:
+        """Flat indices of every ready transition (O(capacity); for tests and debugging)."""
+        idx = torch.nonzero(self.valid.flatten()).flatten()
+        return idx[self.ready(idx)]
+
+    # ----------------------------------------------------------------------- persistence
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        names = ["actions", "rewards", "terminated", "truncated", "valid", "step_id", "head", "_last_done", "num_stored"]
+        names += ["_frame_store", "ep_step", "frame_rows", "_last_next_obs"] if self.frame_stack else ["observations", "next_observations"]
+        return {name: getattr(self, name) for name in names}
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "capacity": self.capacity,
+            "obs_shape": list(self.obs_shape),
+            "action_shape": list(self.action_shape),
+            "num_envs": self.num_envs,
+            "frame_stack": self.frame_stack,
+            "n_step": self.n_step,
+            "gamma": self.gamma,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and counters needed to resume; loadable with ``weights_only=True``.
+
+        Large (the whole buffer): save it to its own file if checkpoints should stay small.
+        """
+        return {"config": self._config(), "adds": self._adds, "tensors": dict(self._tensors())}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict` (the buffer must be built with the same arguments)."""
+        if state.get("config") != self._config():
+            raise ValueError(f"replay state was saved with {state.get('config')}, this buffer is {self._config()}")
+        for name, tensor in state["tensors"].items():
+            getattr(self, name).copy_(tensor)
+        self._adds = int(state["adds"])
+
+    # --------------------------------------------------------------------------- checks
+    def _check(self, name: str, t: Any, shape: tuple[int, ...], dtype: torch.dtype | None) -> None:
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor of shape {list(shape)}, got {type(t).__name__}")
+        if tuple(t.shape) != shape:
+            raise ValueError(f"{name} must have shape {list(shape)}, got {list(t.shape)}")
+        if dtype is not None and t.dtype != dtype:
+            raise ValueError(f"{name} must have dtype {dtype}, got {t.dtype}")
+        if t.device.type != self.device.type:
+            raise ValueError(f"{name} must be on {self.device}, got {t.device}")
+
+
+class PrioritizedReplayBuffer(ReplayBuffer):
+    """Proportional prioritized replay (Schaul et al. 2016) on a sum tree held in one tensor.
+
+    Transition ``i`` is sampled with probability ``P(i) = p_i^alpha / sum_k p_k^alpha``; new
+    transitions get the largest priority seen so far. Sampling is stratified (one draw in each
+    of ``batch`` equal segments of the total) and descends the tree for all draws at once:
+    ``O(batch * log capacity)`` tensor work. Importance weights are
+    ``w_i = (N * P(i))^-beta / max_j w_j`` with the max over the batch, ``N`` the number of
+    stored transitions. ``beta`` is passed to :meth:`sample` (annealed by the caller).
+
+    Extra args:
+      alpha: priority exponent (0: uniform).
+      eps: added to priorities given to :meth:`update_priorities` so none is zero.
+    """
+
+    def __init__(self, *args: Any, alpha: float = 0.6, eps: float = 1e-6, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        if eps <= 0:
+            raise ValueError(f"eps must be > 0, got {eps}")
+        self.alpha, self.eps = float(alpha), float(eps)
+        self._leaves = 1 << max(1, math.ceil(math.log2(self.capacity)))
+        self._depth = int(math.log2(self._leaves))
+        # tree[1] is the root, tree[leaves + i] the leaf of flat slot i; tree[0] is unused.
+        self.tree = torch.zeros(2 * self._leaves, dtype=torch.float64, device=self.device)
+        self.max_priority = torch.ones((), dtype=torch.float64, device=self.device)
+
+    @property
+    def total(self) -> torch.Tensor:
+        """Sum of ``priority^alpha`` over stored transitions (a 0-d tensor)."""
+        return self.tree[1]
+
+    def _write_leaves(self, flat: torch.Tensor, values: torch.Tensor) -> None:
+        """Set leaves ``flat`` ``[k]`` to ``values`` and recompute their ancestors."""
+        node = flat + self._leaves
+        self.tree[node] = values
+        for _ in range(self._depth):
+            node = node // 2
+            self.tree[node] = self.tree[2 * node] + self.tree[2 * node + 1]
+
+    def _set_valid(self, slot: torch.Tensor) -> None:
+        super()._set_valid(slot)
+        flat = self._env_ids * self.slots + slot
+        self._write_leaves(flat, self.max_priority.pow(self.alpha).expand(flat.shape[0]))
+
+    def _invalidate(self, slots: torch.Tensor) -> None:
+        super()._invalidate(slots)
+        flat = (self._env_ids[:, None] * self.slots + slots).flatten()
+        self._write_leaves(flat, torch.zeros(flat.shape[0], dtype=torch.float64, device=self.device))
+
+    def update_priorities(self, indices: torch.Tensor, priorities: torch.Tensor) -> None:
+        """Set priorities ``[batch]`` (e.g. ``|TD error|``) of the transitions at ``indices``."""
+        if indices.shape != priorities.shape or indices.ndim != 1:
+            raise ValueError(
+                f"indices and priorities must both be [batch], got {list(indices.shape)} and {list(priorities.shape)}"
+            )
+        p = priorities.detach().to(self.device, torch.float64).abs() + self.eps
+        if not bool(torch.isfinite(p).all()):
+            raise ValueError("priorities must be finite (got NaN or inf)")
+        indices = indices.to(self.device, torch.int64)
+        self.max_priority = torch.maximum(self.max_priority, p.max())
+        still_there = self.valid.flatten()[indices]  # a slot may have been overwritten since
+        leaf = self.tree[indices + self._leaves]
+        self._write_leaves(indices, torch.where(still_there, p.pow(self.alpha), leaf))
+
+    def _draw_prioritized(self, batch_size: int, generator: torch.Generator | None) -> torch.Tensor:
+        total = self.tree[1]
+        u = (torch.arange(batch_size, device=self.device, dtype=torch.float64)
+             + torch.rand(batch_size, device=self.device, dtype=torch.float64, generator=generator))
+        u = (u * (total / batch_size)).clamp(max=total * (1 - 1e-12))
+        node = torch.ones(batch_size, dtype=torch.int64, device=self.device)
+        for _ in range(self._depth):
+            left = self.tree[2 * node]
+            go_right = u >= left
+            u = torch.where(go_right, u - left, u)
+            node = 2 * node + go_right.long()
+        return node - self._leaves  # leaves past capacity have priority 0; ready() rejects them
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None, beta: float = 0.4) -> ReplayBatch:
+        """Prioritized batch; ``weights`` are the normalised importance-sampling weights."""
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"beta must be in [0, 1], got {beta}")
+        self._check_sample(batch_size)
+        idx = self._draw_ready(batch_size, generator, self._draw_prioritized)
+        batch = self.get(idx)
+        probs = self.tree[idx + self._leaves] / self.tree[1]
+        w = (self.num_stored * probs).pow(-beta)
+        return dataclasses.replace(batch, weights=(w / w.max()).float())
+
+    def _config(self) -> dict[str, Any]:
+        return {**super()._config(), "alpha": self.alpha}
+
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        return {**super()._tensors(), "tree": self.tree, "max_priority": self.max_priority}

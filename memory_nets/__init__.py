@@ -1,0 +1,1 @@
+"""Memory-augmented networks: addressing functions, NTM and DNC cores, algorithmic tasks."""
