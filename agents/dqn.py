@@ -1,0 +1,334 @@
+"""DQN and its improvements, one flag each: Double, Dueling, n-step, prioritized replay.
+
+References: Mnih et al. 2015 (Nature DQN), van Hasselt et al. 2016 (Double DQN), Wang et al.
+2016 (Dueling), Sutton 1988 / Hessel et al. 2018 (n-step), Schaul et al. 2016 (PER).
+
+Step counts (``total_steps``, ``learning_starts``, ``train_frequency``, ``target_update_interval``,
+exploration) are *environment steps summed over the vector env* (transitions collected), as in
+SB3 and CleanRL; on Atari an environment step is one agent step of 4 frames.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from agents.replay import PrioritizedReplayBuffer, ReplayBatch, ReplayBuffer
+from agents.schedules import linear_schedule
+from agents.targets import double_q_learning_target, q_learning_target, td_error
+from foundations.encoders import NatureCNN
+from foundations.nets import mlp, polyak_update_
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNConfig:
+    """DQN hyperparameters (defaults: CleanRL's Atari DQN, i.e. Nature DQN with Adam).
+
+    Attributes:
+      total_steps: environment steps to train for (summed over envs).
+      num_envs: parallel envs collecting transitions.
+      learning_rate, adam_eps: Adam's step size and epsilon.
+      buffer_size: replay capacity in transitions.
+      gamma: discount factor.
+      tau: target update rate at each sync (1.0: hard copy).
+      target_update_interval: environment steps between target syncs.
+      batch_size: transitions per gradient step.
+      epsilon_start, epsilon_end, exploration_fraction: epsilon-greedy decays linearly from
+        start to end over ``exploration_fraction * total_steps`` steps.
+      eval_epsilon: epsilon of the evaluation policy.
+      learning_starts: environment steps of pure exploration before the first update.
+      train_frequency, gradient_steps: ``gradient_steps`` updates every ``train_frequency``
+        environment steps.
+      loss: ``"huber"`` (smooth L1, the Nature DQN error clipping) or ``"mse"``.
+      max_grad_norm: clip the global gradient norm to this (``None``: no clipping).
+      double, dueling: Double DQN targets; dueling value/advantage head.
+      n_step: length of the bootstrapped return.
+      prioritized, per_alpha, per_beta_start, per_eps: proportional prioritized replay, its
+        exponent, the importance-sampling exponent (annealed linearly to 1 over training) and the
+        priority floor.
+      hidden_sizes: MLP trunk widths (vector observations; image observations use NatureCNN).
+    """
+
+    total_steps: int = 10_000_000
+    num_envs: int = 1
+    learning_rate: float = 1e-4
+    adam_eps: float = 1e-8
+    buffer_size: int = 1_000_000
+    gamma: float = 0.99
+    tau: float = 1.0
+    target_update_interval: int = 1000
+    batch_size: int = 32
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.01
+    exploration_fraction: float = 0.10
+    eval_epsilon: float = 0.05
+    learning_starts: int = 80_000
+    train_frequency: int = 4
+    gradient_steps: int = 1
+    loss: Literal["huber", "mse"] = "huber"
+    max_grad_norm: float | None = None
+    double: bool = False
+    dueling: bool = False
+    n_step: int = 1
+    prioritized: bool = False
+    per_alpha: float = 0.6
+    per_beta_start: float = 0.4
+    per_eps: float = 1e-6
+    hidden_sizes: tuple[int, ...] = (120, 84)
+
+    def __post_init__(self) -> None:
+        positive = ("total_steps", "num_envs", "target_update_interval", "batch_size", "train_frequency",
+                    "gradient_steps", "n_step")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"DQNConfig.{name} must be an integer >= 1, got {value!r}")
+        if self.buffer_size < 1:
+            hint = " (prioritized replay needs a replay buffer)" if self.prioritized else ""
+            raise ValueError(f"DQNConfig.buffer_size must be >= 1, got {self.buffer_size}{hint}")
+        if self.buffer_size < self.batch_size:
+            raise ValueError(f"DQNConfig.buffer_size ({self.buffer_size}) must be >= batch_size ({self.batch_size})")
+        if self.learning_starts < 0:
+            raise ValueError(f"DQNConfig.learning_starts must be >= 0, got {self.learning_starts}")
+        for name in ("learning_rate", "adam_eps"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"DQNConfig.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("gamma", "epsilon_start", "epsilon_end", "eval_epsilon", "exploration_fraction",
+                     "per_beta_start"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"DQNConfig.{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 < self.tau <= 1.0:
+            raise ValueError(f"DQNConfig.tau must be in (0, 1], got {self.tau}")
+        if self.loss not in ("huber", "mse"):
+            raise ValueError(f"DQNConfig.loss must be 'huber' or 'mse', got {self.loss!r}")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"DQNConfig.max_grad_norm must be > 0 or None, got {self.max_grad_norm}")
+        if self.per_alpha < 0 or self.per_eps <= 0:
+            raise ValueError(f"DQNConfig.per_alpha must be >= 0 and per_eps > 0, got {self.per_alpha}, {self.per_eps}")
+        if any(h < 1 for h in self.hidden_sizes):
+            raise ValueError(f"DQNConfig.hidden_sizes must all be >= 1, got {list(self.hidden_sizes)}")
+
+
+class QNetwork(nn.Module):
+    """``[batch, *obs_shape] -> [batch, num_actions]`` action values.
+
+    The trunk is :class:`NatureCNN` for image observations ``[C, H, W]`` (uint8 frames are
+    scaled by 1/255 inside) and an MLP for vector observations ``[features]``. The dueling head
+    (Wang et al. 2016) computes ``V(s) + A(s, a) - mean_a A(s, a)`` from the trunk's features,
+    so the advantages it adds are mean-zero over actions.
+    """
+
+    def __init__(self, obs_shape: tuple[int, ...], num_actions: int, dueling: bool = False,
+                 hidden_sizes: tuple[int, ...] = (120, 84)) -> None:
+        super().__init__()
+        if num_actions < 1:
+            raise ValueError(f"num_actions must be >= 1, got {num_actions}")
+        if len(obs_shape) == 3:
+            self.trunk: nn.Module = NatureCNN(obs_shape)
+        elif len(obs_shape) == 1:
+            self.trunk = mlp(obs_shape[0], hidden_sizes)
+        else:
+            raise ValueError(f"QNetwork needs [C, H, W] image or [features] vector observations, got {list(obs_shape)}")
+        features = self.trunk.out_features
+        self.dueling = dueling
+        if dueling:
+            self.value = nn.Linear(features, 1)
+            self.advantage = nn.Linear(features, num_actions)
+        else:
+            self.head = nn.Linear(features, num_actions)
+        self.image = len(obs_shape) == 3
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        h = self.trunk(obs if self.image else obs.float())
+        if not self.dueling:
+            return self.head(h)
+        adv = self.advantage(h)
+        return self.value(h) + adv - adv.mean(dim=1, keepdim=True)
+
+
+class DQN:
+    """A DQN agent: networks, optimizer, replay, schedules and its own random generator.
+
+    The training loop is not here (see :mod:`agents.loop`): the agent exposes
+    :meth:`act` (epsilon-greedy over a batch of observations), :meth:`observe` (store a vector
+    step's transitions), :meth:`train` (the updates and target syncs due at a step) and
+    :meth:`update` (one gradient step on a batch).
+
+    Args:
+      config: hyperparameters.
+      obs_shape, obs_dtype: one observation's shape and dtype (``(4, 84, 84)`` uint8 for Atari,
+        whose frames the replay stores once each).
+      num_actions: size of the discrete action space.
+      device: where networks, replay and sampling live.
+      seed: seeds the agent's generator (exploration and replay sampling). Network
+        initialisation uses torch's global generator: seed it first (``seed_everything``).
+    """
+
+    def __init__(self, config: DQNConfig, obs_shape: tuple[int, ...], obs_dtype: torch.dtype, num_actions: int,
+                 device: str | torch.device = "cpu", seed: int = 0) -> None:
+        self.config, self.device = config, torch.device(device)
+        self.num_actions = num_actions
+        self.q = QNetwork(tuple(obs_shape), num_actions, config.dueling, config.hidden_sizes).to(self.device)
+        self.target = copy.deepcopy(self.q).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+        image = len(obs_shape) == 3 and obs_dtype == torch.uint8
+        kwargs: dict[str, Any] = dict(
+            capacity=config.buffer_size, obs_shape=tuple(obs_shape), obs_dtype=obs_dtype, action_shape=(),
+            action_dtype=torch.int64, num_envs=config.num_envs, device=self.device,
+            frame_stack=obs_shape[0] if image else None, n_step=config.n_step, gamma=config.gamma,
+        )
+        if config.prioritized:
+            self.replay: ReplayBuffer = PrioritizedReplayBuffer(**kwargs, alpha=config.per_alpha, eps=config.per_eps)
+        else:
+            self.replay = ReplayBuffer(**kwargs)
+        self.generator = torch.Generator(self.device).manual_seed(seed)
+        self.updates = 0  # gradient steps taken
+        self._pending = 0  # environment steps since the last batch of updates
+        self._synced_at = 0  # step of the last target sync
+
+    # ------------------------------------------------------------------------ acting
+    def epsilon(self, step: int) -> float:
+        """Exploration rate after ``step`` environment steps."""
+        c = self.config
+        return linear_schedule(c.epsilon_start, c.epsilon_end, int(c.exploration_fraction * c.total_steps), step)
+
+    def act(self, obs: torch.Tensor, epsilon: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Epsilon-greedy actions ``[batch]`` int64 for observations ``[batch, *obs_shape]``."""
+        g = self.generator if generator is None else generator
+        n = obs.shape[0]
+        explore = torch.rand(n, device=self.device, generator=g) < epsilon
+        random = torch.randint(0, self.num_actions, (n,), device=self.device, generator=g)
+        if epsilon >= 1.0:  # no greedy action can be picked: skip the forward pass
+            return random
+        with torch.inference_mode():
+            greedy = self.q(obs).argmax(dim=1)
+        return torch.where(explore, random, greedy)
+
+    def observe(self, obs: torch.Tensor, actions: torch.Tensor, result: Any) -> None:
+        """Store a vector step: ``obs`` acted on, ``actions`` taken, the env's ``StepResult``."""
+        self.replay.add(obs, actions, result.reward, result.next_obs, result.terminated, result.truncated)
+
+    # ---------------------------------------------------------------------- learning
+    def beta(self, step: int) -> float:
+        """Importance-sampling exponent at ``step``, annealed from ``per_beta_start`` to 1."""
+        c = self.config
+        return linear_schedule(c.per_beta_start, 1.0, c.total_steps, step)
+
+    def train(self, step: int, steps_collected: int) -> dict[str, torch.Tensor] | None:
+        """Run the updates and target syncs due after ``steps_collected`` more steps (now at ``step``).
+
+        Returns the last update's metrics (tensors, not synchronised), or ``None`` if none ran.
+        """
+        c = self.config
+        if step < c.learning_starts:
+            return None
+        self._pending += steps_collected
+        n_updates = (self._pending // c.train_frequency) * c.gradient_steps
+        self._pending %= c.train_frequency
+        metrics = None
+        for _ in range(n_updates):
+            if c.prioritized:
+                batch = self.replay.sample(c.batch_size, generator=self.generator, beta=self.beta(step))
+            else:
+                batch = self.replay.sample(c.batch_size, generator=self.generator)
+            metrics = self.update(batch)
+        if step // c.target_update_interval > self._synced_at // c.target_update_interval:
+            polyak_update_(self.target, self.q, c.tau)
+            self._synced_at = step
+        return metrics
+
+    def update(self, batch: ReplayBatch) -> dict[str, torch.Tensor]:
+        """One gradient step on ``batch``; updates priorities under prioritized replay.
+
+        Returns ``{"td_loss": [], "q_values": [] (mean Q of the actions taken)}`` detached tensors.
+        """
+        c = self.config
+        q_tm1 = self.q(batch.obs)
+        with torch.no_grad():
+            q_t_target = self.target(batch.next_obs)
+            if c.double:
+                target = double_q_learning_target(batch.rewards, batch.discounts, q_t_target, self.q(batch.next_obs))
+            else:
+                target = q_learning_target(batch.rewards, batch.discounts, q_t_target)
+        td = td_error(q_tm1, batch.actions, target)
+        if c.loss == "huber":
+            per_sample = F.huber_loss(td, torch.zeros_like(td), reduction="none", delta=1.0)
+        else:
+            per_sample = td.square()
+        loss = (per_sample * batch.weights).mean() if c.prioritized else per_sample.mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if c.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.q.parameters(), c.max_grad_norm, foreach=True)
+        self.optimizer.step()
+        self.updates += 1
+        if c.prioritized:
+            self.replay.update_priorities(batch.indices, td.detach().abs())
+        return {"td_loss": loss.detach(), "q_values": (target - td).detach().mean()}
+
+    # ------------------------------------------------------------------- persistence
+    def state_dict(self, include_replay: bool = False) -> dict[str, Any]:
+        """Networks, optimizer, generator, counters (and the replay when asked: large)."""
+        state: dict[str, Any] = {
+            "q": self.q.state_dict(),
+            "target": self.target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "counters": {"updates": self.updates, "pending": self._pending, "synced_at": self._synced_at},
+        }
+        if include_replay:
+            state["replay"] = self.replay.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict` (replay too, when the state has it)."""
+        self.q.load_state_dict(state["q"])
+        self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"].cpu())
+        counters = state["counters"]
+        self.updates, self._pending, self._synced_at = counters["updates"], counters["pending"], counters["synced_at"]
+        if "replay" in state:
+            self.replay.load_state_dict(state["replay"])
+
+
+#: Named hyperparameter sets (``--preset``). Flags given on the command line override them.
+PRESETS: dict[str, DQNConfig] = {
+    # Mnih et al. 2015 with Adam (as in Dopamine and CleanRL): replay 1M, warm-up 50k, update every
+    # 4 steps, target sync every 10k steps, epsilon 1 -> 0.1 over the first 1M steps, eval 0.05.
+    "nature": DQNConfig(
+        total_steps=10_000_000, learning_rate=6.25e-5, adam_eps=1.5e-4, buffer_size=1_000_000,
+        target_update_interval=10_000, batch_size=32, epsilon_end=0.1, exploration_fraction=0.1,
+        eval_epsilon=0.05, learning_starts=50_000, train_frequency=4,
+    ),
+    # Atari 100k (100k agent steps = 400k frames), in the spirit of data-efficient Rainbow (van
+    # Hasselt et al. 2019): an update every step, 10-step returns, double + dueling, target sync
+    # every 2,000 steps, 1,600 steps of warm-up, epsilon to 0.01 over the first 2,500 steps.
+    "atari100k": DQNConfig(
+        total_steps=100_000, learning_rate=1e-4, adam_eps=1.5e-4, buffer_size=100_000,
+        target_update_interval=2_000, batch_size=32, epsilon_end=0.01, exploration_fraction=0.025,
+        eval_epsilon=0.001, learning_starts=1_600, train_frequency=1, double=True, dueling=True,
+        n_step=10, max_grad_norm=10.0,
+    ),
+    # CartPole-v1 in 50k steps (the tuned setting of rl-baselines3-zoo): large learning rate, a
+    # target sync every 10 steps and 128 updates every 256 steps.
+    "cartpole": DQNConfig(
+        total_steps=50_000, learning_rate=2.3e-3, buffer_size=100_000, target_update_interval=10,
+        batch_size=64, epsilon_end=0.04, exploration_fraction=0.16, eval_epsilon=0.0,
+        learning_starts=1_000, train_frequency=256, gradient_steps=128, hidden_sizes=(256, 256),
+        max_grad_norm=10.0,
+    ),
+}
+
+
+def preset(name: str) -> DQNConfig:
+    """The named preset; ``ValueError`` listing the known ones for an unknown name."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None

@@ -1,0 +1,170 @@
+"""The off-policy training loop: collect, store, update, log, evaluate, checkpoint.
+
+The loop is agent-agnostic: it needs ``epsilon(step)``, ``act(obs, epsilon)``,
+``observe(obs, actions, result)`` and ``train(step, steps_collected)`` (see :class:`agents.dqn.DQN`).
+
+Exact resumption. An env's internal state cannot be saved portably (the ALE C++ vector env
+exposes none), but the envs are deterministic given their seed and the actions taken. The loop
+therefore logs every action (one byte per env step for up to 256 actions) and, on resume,
+rebuilds the envs from the same seed and replays the logged actions before training goes on:
+the run continues exactly as if it had never stopped (given the agent's and the replay's saved
+state). Replaying is env-only work (no network), so it is fast next to the run itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from envs.vector import TensorVecEnv
+from foundations.runlog import RunLogger, Tags
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    """Attributes:
+    eval_interval: environment steps between evaluations (0: only at the end).
+    eval_episodes: episodes per evaluation.
+    checkpoint_interval: environment steps between checkpoints (0: only at the end).
+    log_interval: environment steps between logs of losses, epsilon and SPS.
+    """
+
+    eval_interval: int = 50_000
+    eval_episodes: int = 10
+    checkpoint_interval: int = 0
+    log_interval: int = 1_000
+
+    def __post_init__(self) -> None:
+        for name in ("eval_interval", "checkpoint_interval"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"LoopConfig.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("eval_episodes", "log_interval"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"LoopConfig.{name} must be >= 1, got {getattr(self, name)}")
+
+
+class ActionLog:
+    """Every action taken, ``[vector steps, num_envs]`` on the CPU, grown by doubling."""
+
+    def __init__(self, num_envs: int, num_actions: int) -> None:
+        dtype = torch.uint8 if num_actions <= 256 else torch.int32
+        self.actions = torch.zeros((1024, num_envs), dtype=dtype)
+        self.length = 0
+
+    def append(self, actions: torch.Tensor) -> None:
+        if self.length == self.actions.shape[0]:
+            grown = torch.zeros((2 * self.length, self.actions.shape[1]), dtype=self.actions.dtype)
+            grown[: self.length] = self.actions
+            self.actions = grown
+        self.actions[self.length] = actions
+        self.length += 1
+
+    def state(self) -> torch.Tensor:
+        return self.actions[: self.length].clone()
+
+
+@dataclasses.dataclass
+class LoopResult:
+    """Attributes:
+    step: environment steps done.
+    evaluations: ``[(step, mean return)]`` of every evaluation, in order.
+    """
+
+    step: int
+    evaluations: list[tuple[int, float]]
+
+
+def fast_forward(env: TensorVecEnv, actions: torch.Tensor) -> torch.Tensor:
+    """Reset ``env`` (its default seed) and replay ``actions`` ``[steps, num_envs]``; the current obs."""
+    obs = env.reset()
+    for row in actions:
+        obs = env.step(row.long()).obs
+    return obs
+
+
+def run_off_policy(
+    agent: Any,
+    env: TensorVecEnv,
+    logger: RunLogger,
+    total_steps: int,
+    config: LoopConfig,
+    evaluate: Callable[[int], torch.Tensor] | None = None,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    resume: dict[str, Any] | None = None,
+    stop_step: int | None = None,
+) -> LoopResult:
+    """Train ``agent`` on ``env`` for ``total_steps`` environment steps.
+
+    Args:
+      agent: an off-policy agent (see the module docstring).
+      env: training envs, not yet reset (their seed was given to ``make_env``).
+      logger: the run's logger (episodes, losses, epsilon, SPS, evaluations).
+      evaluate: ``evaluate(step) -> returns [episodes]`` raw evaluation returns.
+      checkpoint: called with the loop's state (step, action log, evaluations) every
+        ``checkpoint_interval`` steps and at the end; it saves the agent alongside.
+      resume: a loop state from ``checkpoint``: envs are fast-forwarded and counting goes on.
+      stop_step: stop early at this step (checkpointing there) while schedules still run to
+        ``total_steps`` (for tests and budgeted sessions).
+    """
+    n = env.num_envs
+    log = ActionLog(n, max(env.num_actions, 1))
+    step, evaluations = 0, []
+    if resume is not None:
+        obs = fast_forward(env, resume["actions"])
+        log.actions = resume["actions"].clone() if len(resume["actions"]) else log.actions
+        log.length = len(resume["actions"])
+        step = int(resume["step"])
+        evaluations = [(int(s), float(r)) for s, r in resume["evaluations"].tolist()]
+    else:
+        obs = env.reset()
+    end = total_steps if stop_step is None else min(stop_step, total_steps)
+    last_log = last_eval = last_ckpt = step
+
+    def state() -> dict[str, Any]:
+        ev = torch.tensor(evaluations, dtype=torch.float64).reshape(-1, 2)
+        return {"step": step, "actions": log.state(), "evaluations": ev}
+
+    def run_eval() -> None:
+        returns = evaluate(step)
+        mean = float(returns.double().mean())
+        evaluations.append((step, mean))
+        logger.log_scalar(Tags.EVAL_RETURN, mean, step)
+
+    while step < end:
+        epsilon = agent.epsilon(step)
+        actions = agent.act(obs, epsilon)
+        log.append(actions.cpu())
+        result = env.step(actions)
+        agent.observe(obs, actions, result)
+        obs = result.obs
+        step += n
+        if len(result.episodes):
+            logger.log_episodes(step, result.episodes.returns, result.episodes.lengths)
+        metrics = agent.train(step, n)
+        if step - last_log >= config.log_interval:
+            last_log = step
+            if metrics is not None:
+                loss = float(metrics["td_loss"])
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"TD loss is {loss} at step {step}; lower the learning rate or "
+                                             "clip gradients (max_grad_norm)")
+                logger.log_scalars({Tags.TD_LOSS: loss, Tags.Q_VALUES: metrics["q_values"]}, step)
+            logger.log_scalar(Tags.EPSILON, epsilon, step)
+            logger.log_sps(step)
+            logger.progress(step)
+        if evaluate is not None and config.eval_interval and step - last_eval >= config.eval_interval:
+            last_eval = step
+            run_eval()
+        if checkpoint is not None and config.checkpoint_interval and step - last_ckpt >= config.checkpoint_interval:
+            last_ckpt = step
+            checkpoint(state())
+    if evaluate is not None and step >= total_steps and (not evaluations or evaluations[-1][0] != step):
+        run_eval()
+    logger.progress(step)
+    if checkpoint is not None:
+        checkpoint(state())
+    return LoopResult(step=step, evaluations=evaluations)

@@ -1,0 +1,160 @@
+import dataclasses
+
+import pytest
+import torch
+
+from agents.dqn import DQN, PRESETS, DQNConfig, QNetwork, preset
+from agents.replay import ReplayBatch
+from agents.schedules import linear_schedule
+from agents.targets import double_q_learning_target, q_learning_target, td_error
+
+
+def test_q_learning_target_hand_computed():
+    r = torch.tensor([1.0, 0.5, -1.0])
+    discount = torch.tensor([0.99, 0.0, 0.99**3])  # continuing, terminated, 3-step window
+    q_t = torch.tensor([[1.0, 3.0], [10.0, 20.0], [-2.0, -1.0]])
+    expected = torch.tensor([1.0 + 0.99 * 3.0, 0.5, -1.0 + 0.99**3 * -1.0])
+    torch.testing.assert_close(q_learning_target(r, discount, q_t), expected)
+
+
+def test_double_q_target_uses_online_argmax_and_target_value():
+    r = torch.tensor([0.0, 1.0])
+    discount = torch.tensor([0.9, 0.9])
+    q_target = torch.tensor([[5.0, 1.0, 2.0], [0.0, 4.0, 8.0]])
+    q_online = torch.tensor([[0.0, 9.0, 1.0], [3.0, 2.0, 1.0]])  # picks actions 1 and 0
+    expected = torch.tensor([0.9 * 1.0, 1.0 + 0.9 * 0.0])
+    torch.testing.assert_close(double_q_learning_target(r, discount, q_target, q_online), expected)
+    # plain Q-learning would take the max instead
+    torch.testing.assert_close(q_learning_target(r, discount, q_target), torch.tensor([4.5, 1.0 + 7.2]))
+
+
+def test_td_error_and_bad_shapes():
+    q = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    td = td_error(q, torch.tensor([1, 0]), torch.tensor([5.0, 5.0]))
+    torch.testing.assert_close(td, torch.tensor([3.0, 2.0]))
+    td.sum().backward()
+    torch.testing.assert_close(q.grad, torch.tensor([[0.0, -1.0], [-1.0, 0.0]]))
+    with pytest.raises(ValueError, match="expected r_t"):
+        q_learning_target(torch.zeros(3), torch.zeros(3), torch.zeros(2, 4))
+
+
+def test_dueling_advantages_are_mean_zero():
+    torch.manual_seed(0)
+    net = QNetwork((4,), 5, dueling=True, hidden_sizes=(16,))
+    obs = torch.randn(7, 4)
+    q = net(obs)
+    h = net.trunk(obs)
+    # Q - V is the centred advantage: mean over actions is zero
+    torch.testing.assert_close((q - net.value(h)).mean(dim=1), torch.zeros(7), atol=1e-6, rtol=0)
+    adv = net.advantage(h)
+    torch.testing.assert_close(q, net.value(h) + adv - adv.mean(1, keepdim=True))
+
+
+def test_epsilon_schedule():
+    assert linear_schedule(1.0, 0.1, 100, 0) == 1.0
+    assert linear_schedule(1.0, 0.1, 100, 50) == pytest.approx(0.55)
+    assert linear_schedule(1.0, 0.1, 100, 100) == pytest.approx(0.1)
+    assert linear_schedule(1.0, 0.1, 100, 10_000) == pytest.approx(0.1)
+    agent = DQN(DQNConfig(total_steps=1000, exploration_fraction=0.5, epsilon_end=0.05, learning_starts=0,
+                          buffer_size=100), (4,), torch.float32, 2)
+    assert agent.epsilon(0) == 1.0 and agent.epsilon(250) == pytest.approx(0.525) and agent.epsilon(900) == 0.05
+
+
+def test_act_is_greedy_at_epsilon_zero_and_uniform_at_one():
+    torch.manual_seed(0)
+    agent = DQN(DQNConfig(buffer_size=100, learning_starts=0), (3,), torch.float32, 4, seed=0)
+    obs = torch.randn(4000, 3)
+    greedy = agent.q(obs).argmax(1)
+    assert torch.equal(agent.act(obs, 0.0), greedy)
+    counts = torch.bincount(agent.act(obs, 1.0), minlength=4).double()
+    assert ((counts - 1000).abs() < 150).all(), counts
+
+
+def _batch(n: int = 4, n_actions: int = 2) -> ReplayBatch:
+    g = torch.Generator().manual_seed(0)
+    return ReplayBatch(
+        obs=torch.randn(n, 3, generator=g), actions=torch.randint(0, n_actions, (n,), generator=g),
+        rewards=torch.randn(n, generator=g), next_obs=torch.randn(n, 3, generator=g),
+        discounts=torch.tensor([0.99, 0.0, 0.99**3, 0.99])[:n], indices=torch.arange(n), weights=torch.ones(n),
+    )
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_update_matches_hand_written_step(double):
+    torch.manual_seed(0)
+    config = DQNConfig(buffer_size=100, learning_starts=0, double=double, loss="mse", learning_rate=1e-3)
+    agent = DQN(config, (3,), torch.float32, 2)
+    with torch.no_grad():  # make the target differ from the online net
+        for p in agent.target.parameters():
+            p.add_(0.1)
+    batch = _batch()
+    ref_q = QNetwork((3,), 2, hidden_sizes=config.hidden_sizes)
+    ref_q.load_state_dict(agent.q.state_dict())
+    ref_opt = torch.optim.Adam(ref_q.parameters(), lr=1e-3, eps=config.adam_eps)
+    with torch.no_grad():
+        q_next_target = agent.target(batch.next_obs)
+        if double:
+            a_star = ref_q(batch.next_obs).argmax(1)
+            boot = q_next_target[torch.arange(4), a_star]
+        else:
+            boot = q_next_target.max(1).values
+        y = batch.rewards + batch.discounts * boot
+    q_sa = ref_q(batch.obs)[torch.arange(4), batch.actions]
+    loss = ((y - q_sa) ** 2).mean()
+    ref_opt.zero_grad()
+    loss.backward()
+    ref_opt.step()
+    metrics = agent.update(batch)
+    torch.testing.assert_close(metrics["td_loss"], loss.detach())
+    torch.testing.assert_close(metrics["q_values"], q_sa.detach().mean())
+    for a, b in zip(agent.q.parameters(), ref_q.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_prioritized_update_writes_td_errors_as_priorities():
+    torch.manual_seed(0)
+    config = DQNConfig(buffer_size=64, learning_starts=0, prioritized=True, per_alpha=1.0, batch_size=4)
+    agent = DQN(config, (3,), torch.float32, 2)
+    for t in range(10):
+        x = torch.full((1, 3), float(t))
+        agent.replay.add(x, torch.tensor([t % 2]), torch.tensor([1.0]), x + 1, torch.tensor([False]), torch.tensor([False]))
+    batch = agent.replay.sample(4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        q_before = agent.q(batch.obs)[torch.arange(4), batch.actions]
+        y = batch.rewards + batch.discounts * agent.target(batch.next_obs).max(1).values
+    agent.update(batch)
+    leaves = agent.replay.tree[agent.replay._leaves + batch.indices]
+    torch.testing.assert_close(leaves.float(), (y - q_before).abs() + config.per_eps)
+
+
+def test_train_schedules_updates_and_target_syncs():
+    config = DQNConfig(total_steps=1000, buffer_size=200, learning_starts=20, train_frequency=4, gradient_steps=2,
+                       target_update_interval=50, batch_size=4)
+    torch.manual_seed(0)
+    agent = DQN(config, (3,), torch.float32, 2)
+    for step in range(1, 101):
+        x = torch.randn(1, 3)
+        agent.replay.add(x, torch.tensor([0]), torch.tensor([1.0]), x, torch.tensor([False]), torch.tensor([False]))
+        agent.train(step, 1)
+        if step == 49:
+            assert any(not torch.equal(a, b) for a, b in zip(agent.q.parameters(), agent.target.parameters(), strict=True))
+        if step == 50:
+            assert all(torch.equal(a, b) for a, b in zip(agent.q.parameters(), agent.target.parameters(), strict=True))
+    # steps 20..100 collect 81 steps: 20 full periods of 4 -> 40 updates
+    assert agent.updates == 40
+
+
+def test_config_and_preset_errors():
+    with pytest.raises(ValueError, match="unknown preset 'natur'; choose one of"):
+        preset("natur")
+    with pytest.raises(ValueError, match="DQNConfig.n_step must be an integer >= 1, got 0"):
+        DQNConfig(n_step=0)
+    with pytest.raises(ValueError, match="prioritized replay needs a replay buffer"):
+        DQNConfig(buffer_size=0, prioritized=True)
+    with pytest.raises(ValueError, match="DQNConfig.gamma must be in"):
+        DQNConfig(gamma=1.5)
+    with pytest.raises(ValueError, match="QNetwork needs"):
+        QNetwork((2, 3), 4)
+    assert set(PRESETS) == {"nature", "atari100k", "cartpole"}
+    assert PRESETS["atari100k"].train_frequency == 1 and PRESETS["atari100k"].n_step > 1
+    assert dataclasses.replace(PRESETS["nature"], double=True).double
