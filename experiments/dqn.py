@@ -59,9 +59,9 @@ class Args:
     save_replay: bool = True
     backend: str = "auto"
     progress: bool = True
-    dqn: DQNConfig = DQNConfig()
-    loop: LoopConfig = LoopConfig()
-    atari: AtariConfig = AtariConfig()
+    dqn: DQNConfig = dataclasses.field(default_factory=DQNConfig)
+    loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
+    atari: AtariConfig = dataclasses.field(default_factory=AtariConfig)
 
 
 def parse_args(argv: Sequence[str] | None, defaults: Args, description: str) -> Args:
@@ -164,10 +164,10 @@ def train(args: Args, experiment: str, stop_step: int | None = None) -> tuple[Lo
     return result, logger.run_dir
 
 
-def main(argv: Sequence[str] | None = None, defaults: Args = Args(), experiment: str = "dqn") -> LoopResult:
+def main(argv: Sequence[str] | None = None, defaults: Args | None = None, experiment: str = "dqn") -> LoopResult:
     """Command-line entry point; prints where the logs are."""
     try:
-        args = parse_args(argv, defaults, __doc__ or "")
+        args = parse_args(argv, defaults or Args(), __doc__ or "")
         result, run_dir = train(args, experiment)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -147,11 +147,11 @@ def test_train_schedules_updates_and_target_syncs():
 def test_config_and_preset_errors():
     with pytest.raises(ValueError, match="unknown preset 'natur'; choose one of"):
         preset("natur")
-    with pytest.raises(ValueError, match="DQNConfig.n_step must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"DQNConfig\.n_step must be an integer >= 1, got 0"):
         DQNConfig(n_step=0)
     with pytest.raises(ValueError, match="prioritized replay needs a replay buffer"):
         DQNConfig(buffer_size=0, prioritized=True)
-    with pytest.raises(ValueError, match="DQNConfig.gamma must be in"):
+    with pytest.raises(ValueError, match=r"DQNConfig\.gamma must be in"):
         DQNConfig(gamma=1.5)
     with pytest.raises(ValueError, match="QNetwork needs"):
         QNetwork((2, 3), 4)
