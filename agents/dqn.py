@@ -14,13 +14,14 @@ import copy
 import dataclasses
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from agents.replay import PrioritizedReplayBuffer, ReplayBatch, ReplayBuffer
 from agents.schedules import linear_schedule
-from agents.targets import double_q_learning_target, q_learning_target, td_error
+from agents.targets import action_values, double_q_learning_target, q_learning_target
 from foundations.encoders import NatureCNN
 from foundations.nets import mlp, polyak_update_
 
@@ -52,6 +53,8 @@ class DQNConfig:
         exponent, the importance-sampling exponent (annealed linearly to 1 over training) and the
         priority floor.
       hidden_sizes: MLP trunk widths (vector observations; image observations use NatureCNN).
+      channels_last: run the CNN in channels-last memory format (faster convolutions; no effect
+        on vector observations).
     """
 
     total_steps: int = 10_000_000
@@ -80,6 +83,7 @@ class DQNConfig:
     per_beta_start: float = 0.4
     per_eps: float = 1e-6
     hidden_sizes: tuple[int, ...] = (120, 84)
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         positive = ("total_steps", "num_envs", "target_update_interval", "batch_size", "train_frequency",
@@ -114,6 +118,16 @@ class DQNConfig:
             raise ValueError(f"DQNConfig.hidden_sizes must all be >= 1, got {list(self.hidden_sizes)}")
 
 
+def _adam(params: Any, lr: float, eps: float, device: torch.device) -> torch.optim.Optimizer:
+    """Adam with the fused kernel where this torch build has it for ``device`` (one kernel for all
+    parameters instead of a dozen ops per tensor), else the multi-tensor (foreach) one."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, eps=eps, foreach=device.type != "cpu" or None)
+
+
 class QNetwork(nn.Module):
     """``[batch, *obs_shape] -> [batch, num_actions]`` action values.
 
@@ -124,7 +138,7 @@ class QNetwork(nn.Module):
     """
 
     def __init__(self, obs_shape: tuple[int, ...], num_actions: int, dueling: bool = False,
-                 hidden_sizes: tuple[int, ...] = (120, 84)) -> None:
+                 hidden_sizes: tuple[int, ...] = (120, 84), channels_last: bool = False) -> None:
         super().__init__()
         if num_actions < 1:
             raise ValueError(f"num_actions must be >= 1, got {num_actions}")
@@ -142,9 +156,22 @@ class QNetwork(nn.Module):
         else:
             self.head = nn.Linear(features, num_actions)
         self.image = len(obs_shape) == 3
+        self._mlp_linears = [] if self.image else [m for m in self.trunk if isinstance(m, nn.Linear)]
+        # channels-last (NHWC) convolutions are faster on CPU (oneDNN) and on tensor-core GPUs
+        self.channels_last = channels_last and self.image
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        h = self.trunk(obs if self.image else obs.float())
+        """``obs`` ``[batch, *obs_shape]`` -> ``[batch, num_actions]``."""
+        if self.channels_last:
+            obs = obs.contiguous(memory_format=torch.channels_last)
+        if self.image:
+            h = self.trunk(obs)
+        else:  # the MLP's layers called directly: a third of nn.Sequential's per-call overhead
+            h = obs.float()
+            for layer in self._mlp_linears:
+                h = torch.relu(F.linear(h, layer.weight, layer.bias))
         if not self.dueling:
             return self.head(h)
         adv = self.advantage(h)
@@ -165,7 +192,7 @@ class DQN:
         whose frames the replay stores once each).
       num_actions: size of the discrete action space.
       device: where networks, replay and sampling live.
-      seed: seeds the agent's generator (exploration and replay sampling). Network
+      seed: seeds the agent's generators (exploration on the host, replay sampling on ``device``). Network
         initialisation uses torch's global generator: seed it first (``seed_everything``).
     """
 
@@ -173,9 +200,11 @@ class DQN:
                  device: str | torch.device = "cpu", seed: int = 0) -> None:
         self.config, self.device = config, torch.device(device)
         self.num_actions = num_actions
-        self.q = QNetwork(tuple(obs_shape), num_actions, config.dueling, config.hidden_sizes).to(self.device)
+        self.q = QNetwork(tuple(obs_shape), num_actions, config.dueling, config.hidden_sizes,
+                          config.channels_last).to(self.device)
         self.target = copy.deepcopy(self.q).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+        self._params = list(self.q.parameters())
+        self.optimizer = _adam(self.q.parameters(), config.learning_rate, config.adam_eps, self.device)
         image = len(obs_shape) == 3 and obs_dtype == torch.uint8
         kwargs: dict[str, Any] = dict(
             capacity=config.buffer_size, obs_shape=tuple(obs_shape), obs_dtype=obs_dtype, action_shape=(),
@@ -186,7 +215,8 @@ class DQN:
             self.replay: ReplayBuffer = PrioritizedReplayBuffer(**kwargs, alpha=config.per_alpha, eps=config.per_eps)
         else:
             self.replay = ReplayBuffer(**kwargs)
-        self.generator = torch.Generator(self.device).manual_seed(seed)
+        self.generator = torch.Generator(self.device).manual_seed(seed)  # replay sampling
+        self.rng = np.random.Generator(np.random.PCG64(seed))  # exploration
         self.updates = 0  # gradient steps taken
         self._pending = 0  # environment steps since the last batch of updates
         self._synced_at = 0  # step of the last target sync
@@ -197,17 +227,24 @@ class DQN:
         c = self.config
         return linear_schedule(c.epsilon_start, c.epsilon_end, int(c.exploration_fraction * c.total_steps), step)
 
-    def act(self, obs: torch.Tensor, epsilon: float, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Epsilon-greedy actions ``[batch]`` int64 for observations ``[batch, *obs_shape]``."""
-        g = self.generator if generator is None else generator
+    def act(self, obs: torch.Tensor, epsilon: float, rng: np.random.Generator | None = None) -> torch.Tensor:
+        """Epsilon-greedy actions ``[batch]`` int64 for observations ``[batch, *obs_shape]``.
+
+        The explore/exploit coin and the random actions come from ``rng`` (default: the
+        agent's own, saved with its state) on the host, so a step that explores everywhere
+        skips the network and a greedy step costs one forward pass and no extra device work.
+        """
+        rng = self.rng if rng is None else rng
         n = obs.shape[0]
-        explore = torch.rand(n, device=self.device, generator=g) < epsilon
-        random = torch.randint(0, self.num_actions, (n,), device=self.device, generator=g)
-        if epsilon >= 1.0:  # no greedy action can be picked: skip the forward pass
-            return random
+        explore = rng.random(n) < epsilon
+        if explore.all():
+            return torch.from_numpy(rng.integers(0, self.num_actions, n)).to(self.device)
         with torch.inference_mode():
             greedy = self.q(obs).argmax(dim=1)
-        return torch.where(explore, random, greedy)
+        if not explore.any():
+            return greedy.clone()  # a normal tensor, usable outside inference mode
+        random = torch.from_numpy(rng.integers(0, self.num_actions, n)).to(self.device)
+        return torch.where(torch.from_numpy(explore).to(self.device), random, greedy)
 
     def observe(self, obs: torch.Tensor, actions: torch.Tensor, result: Any) -> None:
         """Store a vector step: ``obs`` acted on, ``actions`` taken, the env's ``StepResult``."""
@@ -245,31 +282,33 @@ class DQN:
     def update(self, batch: ReplayBatch) -> dict[str, torch.Tensor]:
         """One gradient step on ``batch``; updates priorities under prioritized replay.
 
-        Returns ``{"td_loss": [], "q_values": [] (mean Q of the actions taken)}`` detached tensors.
+        Returns ``{"td_loss": [] , "q_values": [batch] (Q of the actions taken)}``, detached,
+        not synchronised (the loop reads them only when it logs).
         """
         c = self.config
-        q_tm1 = self.q(batch.obs)
+        q_sa = action_values(self.q(batch.obs), batch.actions)
         with torch.no_grad():
             q_t_target = self.target(batch.next_obs)
             if c.double:
                 target = double_q_learning_target(batch.rewards, batch.discounts, q_t_target, self.q(batch.next_obs))
             else:
                 target = q_learning_target(batch.rewards, batch.discounts, q_t_target)
-        td = td_error(q_tm1, batch.actions, target)
-        if c.loss == "huber":
-            per_sample = F.huber_loss(td, torch.zeros_like(td), reduction="none", delta=1.0)
+        loss_fn = F.huber_loss if c.loss == "huber" else F.mse_loss  # huber: delta 1, Nature's error clipping
+        if c.prioritized:
+            loss = (loss_fn(q_sa, target, reduction="none") * batch.weights).mean()
         else:
-            per_sample = td.square()
-        loss = (per_sample * batch.weights).mean() if c.prioritized else per_sample.mean()
-        self.optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(q_sa, target)
+        for p in self._params:  # zero_grad(set_to_none=True) without its per-call overhead
+            p.grad = None
         loss.backward()
         if c.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self.q.parameters(), c.max_grad_norm, foreach=True)
+            nn.utils.clip_grad_norm_(self._params, c.max_grad_norm, foreach=True)
         self.optimizer.step()
         self.updates += 1
+        q_sa = q_sa.detach()
         if c.prioritized:
-            self.replay.update_priorities(batch.indices, td.detach().abs())
-        return {"td_loss": loss.detach(), "q_values": (target - td).detach().mean()}
+            self.replay.update_priorities(batch.indices, (target - q_sa).abs())  # |TD error|
+        return {"td_loss": loss.detach(), "q_values": q_sa}
 
     # ------------------------------------------------------------------- persistence
     def state_dict(self, include_replay: bool = False) -> dict[str, Any]:
@@ -279,6 +318,7 @@ class DQN:
             "target": self.target.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
+            "rng": self.rng.bit_generator.state,
             "counters": {"updates": self.updates, "pending": self._pending, "synced_at": self._synced_at},
         }
         if include_replay:
@@ -291,6 +331,7 @@ class DQN:
         self.target.load_state_dict(state["target"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"].cpu())
+        self.rng.bit_generator.state = state["rng"]
         counters = state["counters"]
         self.updates, self._pending, self._synced_at = counters["updates"], counters["pending"], counters["synced_at"]
         if "replay" in state:

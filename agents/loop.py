@@ -26,17 +26,16 @@ from foundations.runlog import RunLogger, Tags
 
 @dataclasses.dataclass(frozen=True)
 class LoopConfig:
-    """Attributes:
-    eval_interval: environment steps between evaluations (0: only at the end).
-    eval_episodes: episodes per evaluation.
-    checkpoint_interval: environment steps between checkpoints (0: only at the end).
-    log_interval: environment steps between logs of losses, epsilon and SPS.
-    """
+    """When the off-policy loop evaluates, checkpoints and logs (in environment steps)."""
 
     eval_interval: int = 50_000
+    """environment steps between evaluations (0: only at the end)."""
     eval_episodes: int = 10
-    checkpoint_interval: int = 0
+    """episodes per evaluation."""
+    checkpoint_interval: int = 250_000
+    """environment steps between checkpoints (0: only at the end; there is always one at the end)."""
     log_interval: int = 1_000
+    """environment steps between logs of losses, epsilon and SPS."""
 
     def __post_init__(self) -> None:
         for name in ("eval_interval", "checkpoint_interval"):
@@ -152,7 +151,7 @@ def run_off_policy(
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"TD loss is {loss} at step {step}; lower the learning rate or "
                                              "clip gradients (max_grad_norm)")
-                logger.log_scalars({Tags.TD_LOSS: loss, Tags.Q_VALUES: metrics["q_values"]}, step)
+                logger.log_scalars({Tags.TD_LOSS: loss, Tags.Q_VALUES: metrics["q_values"].mean()}, step)
             logger.log_scalar(Tags.EPSILON, epsilon, step)
             logger.log_sps(step)
             logger.progress(step)

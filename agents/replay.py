@@ -167,7 +167,6 @@ class ReplayBuffer:
         self.head = torch.full((n,), -1, dtype=torch.int64, device=dev)
         self._last_done = torch.zeros(n, dtype=torch.bool, device=dev)
         self._env_ids = torch.arange(n, device=dev)
-        self.num_stored = torch.zeros((), dtype=torch.int64, device=dev)  # valid slots, kept on device
         self._adds = 0
         self._gamma_powers = self.gamma ** torch.arange(n_step + 1, dtype=torch.float64, device=dev)
 
@@ -245,18 +244,16 @@ class ReplayBuffer:
     def _invalidate(self, slots: torch.Tensor) -> None:
         """Mark ``slots`` ``[num_envs, k]`` (wrapped) as holding no transition."""
         rows = self._env_ids[:, None].expand_as(slots)
-        self.num_stored -= self.valid[rows, slots].sum()
         self.valid[rows, slots] = False
 
     def _set_valid(self, slot: torch.Tensor) -> None:
         """Mark ``slot`` ``[num_envs]`` as holding a (new) transition."""
-        self.num_stored += (~self.valid[self._env_ids, slot]).sum()
         self.valid[self._env_ids, slot] = True
 
     # ---------------------------------------------------------------------------- sample
     def __len__(self) -> int:
         """Number of stored transitions (synchronises with the device)."""
-        return int(self.num_stored)
+        return int(self.valid.sum())
 
     @property
     def nbytes(self) -> int:
@@ -282,6 +279,9 @@ class ReplayBuffer:
     def _draw_uniform(self, batch_size: int, generator: torch.Generator | None) -> torch.Tensor:
         if self._adds >= self.slots:  # every ring has wrapped: all slots written
             return torch.randint(0, self.capacity, (batch_size,), device=self.device, generator=generator)
+        if self.frame_stack is None:  # slots [0, adds) of every ring are written: known on the host
+            u = torch.randint(0, self._adds * self.num_envs, (batch_size,), device=self.device, generator=generator)
+            return u if self.num_envs == 1 else (u // self._adds) * self.slots + u % self._adds
         # Slots [0, max head + 2) have been written so far.
         filled = (self.head.max() + 2).clamp(max=self.slots).double()
         env = torch.randint(0, self.num_envs, (batch_size,), device=self.device, generator=generator)
@@ -389,7 +389,7 @@ class ReplayBuffer:
 
     # ----------------------------------------------------------------------- persistence
     def _tensors(self) -> dict[str, torch.Tensor]:
-        names = ["actions", "rewards", "terminated", "truncated", "valid", "step_id", "head", "_last_done", "num_stored"]
+        names = ["actions", "rewards", "terminated", "truncated", "valid", "step_id", "head", "_last_done"]
         names += ["_frame_store", "ep_step", "frame_rows", "_last_next_obs"] if self.frame_stack else ["observations", "next_observations"]
         return {name: getattr(self, name) for name in names}
 
@@ -518,7 +518,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         idx = self._draw_ready(batch_size, generator, self._draw_prioritized)
         batch = self.get(idx)
         probs = self.tree[idx + self._leaves] / self.tree[1]
-        w = (self.num_stored * probs).pow(-beta)
+        w = (self.valid.sum() * probs).pow(-beta)  # N: stored transitions
         return dataclasses.replace(batch, weights=(w / w.max()).float())
 
     def _config(self) -> dict[str, Any]:

@@ -49,6 +49,17 @@ def double_q_learning_target(
     return (r_t + discount_t * q_t_target.gather(1, best).squeeze(1)).detach()
 
 
+def action_values(q_tm1: torch.Tensor, a_tm1: torch.Tensor) -> torch.Tensor:
+    """``q_tm1[a_tm1]``: ``[batch]`` values of the actions taken (gradient flows through ``q_tm1``).
+
+    Args:
+      q_tm1: ``[batch, num_actions]``; a_tm1: ``[batch]`` int64.
+    """
+    if q_tm1.ndim != 2 or a_tm1.shape != q_tm1.shape[:1]:
+        raise ValueError(f"expected q_tm1 [batch, actions] and a_tm1 [batch]; got {list(q_tm1.shape)}, {list(a_tm1.shape)}")
+    return q_tm1.gather(1, a_tm1.long().unsqueeze(1)).squeeze(1)
+
+
 def td_error(q_tm1: torch.Tensor, a_tm1: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``target - q_tm1[a_tm1]``: ``[batch]`` TD errors (gradient flows through ``q_tm1``).
 

@@ -83,6 +83,14 @@ class StepResult:
     episodes: EpisodeStats
 
 
+_NO_IDS = np.zeros(0, dtype=np.int64)
+_NO_EPISODES = EpisodeStats(
+    env_ids=torch.zeros(0, dtype=torch.int64),
+    returns=torch.zeros(0, dtype=torch.float64),
+    lengths=torch.zeros(0, dtype=torch.int64),
+)
+
+
 def torch_dtype(np_dtype: Any) -> torch.dtype:
     """The torch dtype observations of this NumPy dtype are delivered in."""
     try:
@@ -121,6 +129,7 @@ class TensorVecEnv:
         self.env = env
         self.backend = backend
         self.device = torch.device(device)
+        self._on_cpu = self.device.type == "cpu"
         self.num_envs = int(env.num_envs)
         self.clip_rewards = clip_rewards
         self.terminal_on_life_loss = terminal_on_life_loss
@@ -177,14 +186,17 @@ class TensorVecEnv:
 
         self._returns += reward
         self._lengths += 1
-        done_ids = np.flatnonzero(reset)
-        episodes = EpisodeStats(
-            env_ids=torch.from_numpy(done_ids.astype(np.int64)),
-            returns=torch.from_numpy(self._returns[done_ids].copy()),
-            lengths=torch.from_numpy(self._lengths[done_ids].copy()),
-        )
-        self._returns[done_ids] = 0.0
-        self._lengths[done_ids] = 0
+        done_ids = np.flatnonzero(reset) if reset.any() else _NO_IDS
+        if done_ids.size:
+            episodes = EpisodeStats(
+                env_ids=torch.from_numpy(done_ids.astype(np.int64)),
+                returns=torch.from_numpy(self._returns[done_ids].copy()),
+                lengths=torch.from_numpy(self._lengths[done_ids].copy()),
+            )
+            self._returns[done_ids] = 0.0
+            self._lengths[done_ids] = 0
+        else:
+            episodes = _NO_EPISODES
 
         learn_terminated = terminated
         if "lives" in info:
@@ -203,16 +215,19 @@ class TensorVecEnv:
         else:
             next_obs = obs_t
         # one host array -> one (possibly host-to-device) copy for the four per-env scalars
-        flags = torch.from_numpy(
-            np.stack([learn_reward.astype(np.float32), learn_terminated, truncated, reset]).astype(np.float32)
-        ).to(self.device)
+        bools_np = np.empty((3, self.num_envs), dtype=np.bool_)
+        bools_np[0], bools_np[1], bools_np[2] = learn_terminated, truncated, reset
+        bools = torch.from_numpy(bools_np)
+        reward_t = torch.from_numpy(learn_reward.astype(np.float32))
+        if not self._on_cpu:
+            bools, reward_t = bools.to(self.device), reward_t.to(self.device)
         return StepResult(
             obs=obs_t,
-            reward=flags[0],
-            terminated=flags[1].bool(),
-            truncated=flags[2].bool(),
+            reward=reward_t,
+            terminated=bools[0],
+            truncated=bools[1],
             next_obs=next_obs,
-            reset=flags[3].bool(),
+            reset=bools[2],
             episodes=episodes,
         )
 
@@ -241,7 +256,7 @@ class TensorVecEnv:
         t = torch.from_numpy(np.ascontiguousarray(obs))
         if t.dtype != self.obs_dtype:
             t = t.to(self.obs_dtype)
-        return t if self.device.type == "cpu" else t.to(self.device)
+        return t if self._on_cpu else t.to(self.device)
 
     def _final_observations(self, info: dict[str, Any], done_ids: np.ndarray) -> np.ndarray:
         final = info.get("final_obs")
@@ -257,9 +272,9 @@ class TensorVecEnv:
         if a.shape != expected:
             raise ValueError(f"actions must have shape {list(expected)}, got {list(a.shape)}")
         if self.is_discrete:
-            if not np.issubdtype(a.dtype, np.integer):
+            if a.dtype.kind not in "iu":
                 raise ValueError(f"discrete actions must be integers, got dtype {a.dtype}")
-            if a.size and (a.min() < 0 or a.max() >= self.num_actions):
+            if not (0 <= a.min() and a.max() < self.num_actions):
                 raise ValueError(
                     f"discrete actions must be in [0, {self.num_actions}), got values in [{a.min()}, {a.max()}]"
                 )

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import tyro
 
@@ -35,30 +36,26 @@ CHECKPOINT_FORMAT = 1
 
 @dataclasses.dataclass(frozen=True)
 class Args:
-    """Attributes:
-    env_id: Gymnasium id.
-    preset: hyperparameter preset (nature, atari100k, cartpole); flags override its values.
-    seed: seeds Python, NumPy, torch, the agent and the envs (env i gets seed + i).
-    device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``...
-    runs_dir: parent directory of run directories.
-    resume: path of a ``checkpoint.pt`` to continue (its saved configuration is used).
-    save_replay: save the replay with each checkpoint (needed for an exact resume; large).
-    backend: env backend (``auto``, ``ale``, ``gymnasium``).
-    progress: show a progress bar.
-    dqn: agent hyperparameters.
-    loop: evaluation, checkpoint and logging intervals.
-    atari: Atari preprocessing (Atari ids only).
-    """
+    """Command-line options of the DQN experiments (flags override the preset's values)."""
 
     env_id: str = "CartPole-v1"
+    """Gymnasium id, e.g. CartPole-v1 or ALE/Breakout-v5."""
     preset: str = "cartpole"
+    """hyperparameter preset: nature, atari100k or cartpole; other flags override its values."""
     seed: int = 1
+    """seeds Python, NumPy, torch, the agent and the envs (env i gets seed + i)."""
     device: str = "auto"
+    """auto (CUDA when available), cpu, cuda, cuda:1..."""
     runs_dir: str = "runs"
+    """parent directory of run directories."""
     resume: str | None = None
+    """checkpoint.pt of a run to continue exactly (its saved configuration is used)."""
     save_replay: bool = True
+    """save the replay with each checkpoint (needed for an exact resume; about 7 KB per Atari transition)."""
     backend: str = "auto"
+    """env backend: auto, ale (C++ vector env, Atari) or gymnasium."""
     progress: bool = True
+    """show a progress bar."""
     dqn: DQNConfig = dataclasses.field(default_factory=DQNConfig)
     loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
     atari: AtariConfig = dataclasses.field(default_factory=AtariConfig)
@@ -136,8 +133,8 @@ def train(args: Args, experiment: str, stop_step: int | None = None) -> tuple[Lo
     eval_envs = math.gcd(args.loop.eval_episodes, 8)
 
     def run_evaluation(step: int) -> torch.Tensor:
-        g = torch.Generator(device).manual_seed(args.seed * 1_000_003 + step)
-        result = evaluate(lambda obs: agent.act(obs, args.dqn.eval_epsilon, generator=g), args.env_id,
+        rng = np.random.default_rng([args.seed, step])  # evaluation never touches the agent's generators
+        result = evaluate(lambda obs: agent.act(obs, args.dqn.eval_epsilon, rng=rng), args.env_id,
                           args.loop.eval_episodes, seed=args.seed + 100_000, device=device, num_envs=eval_envs,
                           atari=args.atari if atari else None)
         return result.returns
@@ -164,10 +161,11 @@ def train(args: Args, experiment: str, stop_step: int | None = None) -> tuple[Lo
     return result, logger.run_dir
 
 
-def main(argv: Sequence[str] | None = None, defaults: Args | None = None, experiment: str = "dqn") -> LoopResult:
+def main(argv: Sequence[str] | None = None, defaults: Args | None = None, experiment: str = "dqn",
+         description: str | None = None) -> LoopResult:
     """Command-line entry point; prints where the logs are."""
     try:
-        args = parse_args(argv, defaults or Args(), __doc__ or "")
+        args = parse_args(argv, defaults or Args(), description or __doc__ or "")
         result, run_dir = train(args, experiment)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

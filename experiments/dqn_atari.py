@@ -16,4 +16,4 @@ from experiments.dqn import Args, main
 DEFAULTS = Args(env_id="ALE/Breakout-v5", preset="nature")
 
 if __name__ == "__main__":
-    main(defaults=DEFAULTS, experiment="dqn_atari")
+    main(defaults=DEFAULTS, experiment="dqn_atari", description=__doc__)

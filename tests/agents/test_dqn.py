@@ -6,7 +6,7 @@ import torch
 from agents.dqn import DQN, PRESETS, DQNConfig, QNetwork, preset
 from agents.replay import ReplayBatch
 from agents.schedules import linear_schedule
-from agents.targets import double_q_learning_target, q_learning_target, td_error
+from agents.targets import action_values, double_q_learning_target, q_learning_target, td_error
 
 
 def test_q_learning_target_hand_computed():
@@ -28,7 +28,9 @@ def test_double_q_target_uses_online_argmax_and_target_value():
     torch.testing.assert_close(q_learning_target(r, discount, q_target), torch.tensor([4.5, 1.0 + 7.2]))
 
 
-def test_td_error_and_bad_shapes():
+def test_action_values_td_error_and_bad_shapes():
+    q0 = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    torch.testing.assert_close(action_values(q0, torch.tensor([1, 0])), torch.tensor([2.0, 3.0]))
     q = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     td = td_error(q, torch.tensor([1, 0]), torch.tensor([5.0, 5.0]))
     torch.testing.assert_close(td, torch.tensor([3.0, 2.0]))
@@ -106,7 +108,7 @@ def test_update_matches_hand_written_step(double):
     ref_opt.step()
     metrics = agent.update(batch)
     torch.testing.assert_close(metrics["td_loss"], loss.detach())
-    torch.testing.assert_close(metrics["q_values"], q_sa.detach().mean())
+    torch.testing.assert_close(metrics["q_values"], q_sa.detach())
     for a, b in zip(agent.q.parameters(), ref_q.parameters(), strict=True):
         torch.testing.assert_close(a, b)
 
@@ -158,3 +160,31 @@ def test_config_and_preset_errors():
     assert set(PRESETS) == {"nature", "atari100k", "cartpole"}
     assert PRESETS["atari100k"].train_frequency == 1 and PRESETS["atari100k"].n_step > 1
     assert dataclasses.replace(PRESETS["nature"], double=True).double
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("obs_shape,dtype", [((3,), torch.float32), ((4, 84, 84), torch.uint8)])
+def test_dqn_on_cuda_matches_cpu_update(obs_shape, dtype):
+    config = DQNConfig(buffer_size=256, learning_starts=0, batch_size=8, double=True, dueling=True, n_step=2,
+                       prioritized=True)
+    agents = {}
+    for device in ("cpu", "cuda"):
+        torch.manual_seed(0)
+        agents[device] = DQN(config, obs_shape, dtype, 4, device=device, seed=0)
+    g = torch.Generator().manual_seed(0)
+    for t in range(40):
+        if dtype == torch.uint8:
+            obs = torch.randint(0, 255, (1, *obs_shape), dtype=dtype, generator=g)
+        else:
+            obs = torch.randn(1, *obs_shape, generator=g)
+        for device, agent in agents.items():
+            agent.replay.add(obs.to(device), torch.tensor([t % 4], device=device), torch.tensor([1.0], device=device),
+                             obs.to(device), torch.tensor([t % 9 == 8], device=device),
+                             torch.tensor([False], device=device))
+    idx = agents["cpu"].replay.valid_indices()[:8]
+    for device, agent in agents.items():
+        metrics = agent.update(agent.replay.get(idx.to(device)))
+        assert metrics["td_loss"].device.type == device
+        assert agent.act(torch.zeros(2, *obs_shape, dtype=dtype, device=device), 0.5).device.type == device
+    for a, b in zip(agents["cpu"].q.parameters(), agents["cuda"].q.parameters(), strict=True):
+        torch.testing.assert_close(a, b.cpu(), atol=1e-4, rtol=1e-3)

@@ -1,0 +1,130 @@
+"""Environment steps per second of the whole DQN training loop: this project vs Stable-Baselines3.
+
+    python -m benchmarks.dqn_throughput [--cartpole-steps 10000] [--atari-steps 2000] [--rounds 3] [--threads N]
+
+Both sides train with the same hyperparameters: batch 32, an update every 4 steps, replay
+100k, target sync every 1,000 steps, Adam 1e-4, 1 env; the network is a [64, 64] MLP on
+CartPole-v1 (SB3's default) and the Nature CNN on ALE/Breakout-v5 (SB3 ``CnnPolicy``, Atari
+wrappers + 4-frame stack). Steps per second are measured after the replay warm-up
+(``learning_starts``), so they cover acting, env stepping, storing and updating. Ours also
+reports what channels-last convolutions (``DQNConfig.channels_last``, off by default) give.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import torch
+
+from agents.dqn import DQN, DQNConfig
+from agents.loop import LoopConfig, run_off_policy
+from benchmarks.table import print_table
+from envs import make_env
+from foundations.runlog import RunLogger
+from foundations.seeding import seed_everything
+
+WARMUP = 1_000
+
+
+def _config(total: int, hidden: tuple[int, ...], channels_last: bool = False) -> DQNConfig:
+    return DQNConfig(total_steps=total, learning_rate=1e-4, buffer_size=100_000, target_update_interval=1000,
+                     batch_size=32, learning_starts=WARMUP, train_frequency=4, exploration_fraction=0.1,
+                     epsilon_end=0.05, hidden_sizes=hidden, channels_last=channels_last)
+
+
+class _Clock:
+    """Wraps an agent's ``train`` to note the time when the warm-up ends."""
+
+    def __init__(self, agent: DQN) -> None:
+        self.agent, self.start = agent, None
+
+    def __getattr__(self, name: str):
+        return getattr(self.agent, name)
+
+    def train(self, step: int, n: int):
+        if self.start is None and step >= WARMUP:
+            self.start = time.perf_counter()
+        return self.agent.train(step, n)
+
+
+def ours(env_id: str, steps: int, channels_last: bool = False) -> float:
+    seed_everything(0)
+    env = make_env(env_id, 1, seed=0)
+    config = _config(WARMUP + steps, (64, 64), channels_last)
+    clock = _Clock(DQN(config, env.obs_shape, env.obs_dtype, env.num_actions, seed=0))
+    with tempfile.TemporaryDirectory() as root:
+        logger = RunLogger(env_id, "bench", 0, root=root, progress=False)
+        run_off_policy(clock, env, logger, config.total_steps, LoopConfig(eval_interval=0, checkpoint_interval=0))
+        end = time.perf_counter()
+        logger.close()
+    env.close()
+    return steps / (end - clock.start)
+
+
+def sb3(env_id: str, steps: int) -> float | None:
+    try:
+        from stable_baselines3 import DQN as SB3DQN
+        from stable_baselines3.common.callbacks import BaseCallback
+        from stable_baselines3.common.env_util import make_atari_env, make_vec_env
+        from stable_baselines3.common.vec_env import VecFrameStack
+    except ImportError:
+        return None
+
+    class Clock(BaseCallback):
+        start: float | None = None
+
+        def _on_step(self) -> bool:
+            if self.start is None and self.num_timesteps >= WARMUP:
+                self.start = time.perf_counter()
+            return True
+
+    if env_id.startswith("ALE/"):
+        env = VecFrameStack(make_atari_env(env_id, n_envs=1, seed=0), n_stack=4)
+        policy, kwargs = "CnnPolicy", {}
+    else:
+        env = make_vec_env(env_id, n_envs=1, seed=0)
+        policy, kwargs = "MlpPolicy", {"net_arch": [64, 64]}
+    model = SB3DQN(policy, env, learning_rate=1e-4, buffer_size=100_000, learning_starts=WARMUP, batch_size=32,
+                   target_update_interval=1000, train_freq=4, exploration_fraction=0.1,
+                   exploration_final_eps=0.05, policy_kwargs=kwargs, device="cpu", seed=0, verbose=0)
+    clock = Clock()
+    model.learn(WARMUP + steps, callback=clock)
+    end = time.perf_counter()
+    env.close()
+    return steps / (end - clock.start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cartpole-steps", type=int, default=10_000)
+    parser.add_argument("--atari-steps", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the table shows medians")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads for both (0: torch's default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = []
+    for env_id, steps in (("CartPole-v1", args.cartpole_steps), ("ALE/Breakout-v5", args.atari_steps)):
+        runs: dict[str, list[float]] = {"ours": [], "peer": [], "cl": []}
+        for _ in range(args.rounds):  # interleaved, so machine noise hits both sides alike
+            runs["ours"].append(ours(env_id, steps))
+            peer = sb3(env_id, steps)
+            if peer is not None:
+                runs["peer"].append(peer)
+            if env_id.startswith("ALE/"):
+                runs["cl"].append(ours(env_id, steps, channels_last=True))
+        med = {k: statistics.median(v) if v else None for k, v in runs.items()}
+        rows.append((f"{env_id} training loop (env steps/s)", med["ours"], med["peer"]))
+        if med["cl"] is not None:
+            rows.append((f"{env_id} ours with channels-last convs (peer: ours without)", med["cl"], med["ours"]))
+    print_table(f"DQN training throughput after warm-up, CPU, torch threads {torch.get_num_threads()}"
+                " — peer: Stable-Baselines3 DQN", rows, "")
+    if rows[0][2] is None:
+        print("peer: Stable-Baselines3 is not installed (pip install .[bench]); its column is n/a")
+
+
+if __name__ == "__main__":
+    main()
