@@ -103,6 +103,15 @@ def register_atari() -> None:
     gym.register_envs(ale_py)
 
 
+def close_matches(name: str, candidates: list[str], cutoff: float) -> str:
+    """`` Close matches: a, b.`` for an error message (case-insensitive as a fallback), or ``""``."""
+    close = difflib.get_close_matches(name, candidates, n=5, cutoff=cutoff)
+    if not close:
+        lowered = {k.lower(): k for k in candidates}
+        close = [lowered[k] for k in difflib.get_close_matches(name.lower(), list(lowered), n=5, cutoff=cutoff)]
+    return f" Close matches: {', '.join(close)}." if close else ""
+
+
 def is_atari_id(env_id: str) -> bool:
     """True when ``env_id`` is (or claims to be) an ALE id."""
     register_atari()
@@ -126,12 +135,7 @@ def atari_game(env_id: str) -> str:
         m = _ATARI_ID.match(env_id)
         if env_id.startswith("ALE/") and m is None:
             hint = " Atari ids look like 'ALE/<Game>-v5' with the game in CamelCase, e.g. 'ALE/Breakout-v5'."
-        close = difflib.get_close_matches(env_id, ale_ids, n=5, cutoff=0.5)
-        if not close:
-            lowered = {k.lower(): k for k in ale_ids}
-            close = [lowered[k] for k in difflib.get_close_matches(env_id.lower(), list(lowered), n=5, cutoff=0.5)]
-        suggestion = f" Close matches: {', '.join(close)}." if close else ""
-        raise ValueError(f"unknown Atari env id {env_id!r}.{hint}{suggestion}")
+        raise ValueError(f"unknown Atari env id {env_id!r}.{hint}{close_matches(env_id, ale_ids, 0.5)}")
     return str(spec.kwargs["game"])
 
 

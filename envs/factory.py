@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
-
 import gymnasium as gym
 import torch
 
 from envs.atari import (
     AtariConfig,
     atari_game,
+    close_matches,
     is_atari_id,
     make_ale_vector_env,
     make_reference_vector_env,
@@ -29,13 +28,7 @@ def check_env_id(env_id: str) -> None:
         return
     if env_id in gym.registry:
         return
-    ids = list(gym.registry)
-    close = difflib.get_close_matches(env_id, ids, n=5, cutoff=0.6)
-    if not close:
-        lowered = {k.lower(): k for k in ids}
-        close = [lowered[k] for k in difflib.get_close_matches(env_id.lower(), list(lowered), n=5, cutoff=0.6)]
-    suggestion = f" Close matches: {', '.join(close)}." if close else ""
-    raise ValueError(f"unknown env id {env_id!r}.{suggestion}")
+    raise ValueError(f"unknown env id {env_id!r}.{close_matches(env_id, list(gym.registry), 0.6)}")
 
 
 def make_env(
