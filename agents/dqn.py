@@ -23,7 +23,7 @@ from agents.replay import PrioritizedReplayBuffer, ReplayBatch, ReplayBuffer
 from agents.schedules import linear_schedule
 from agents.targets import action_values, double_q_learning_target, q_learning_target
 from foundations.encoders import NatureCNN
-from foundations.nets import mlp, polyak_update_
+from foundations.nets import fast_adam, mlp, polyak_update_
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,16 +118,6 @@ class DQNConfig:
             raise ValueError(f"DQNConfig.hidden_sizes must all be >= 1, got {list(self.hidden_sizes)}")
 
 
-def _adam(params: Any, lr: float, eps: float, device: torch.device) -> torch.optim.Optimizer:
-    """Adam with the fused kernel where this torch build has it for ``device`` (one kernel for all
-    parameters instead of a dozen ops per tensor), else the multi-tensor (foreach) one."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr, eps=eps, foreach=device.type != "cpu" or None)
-
-
 class QNetwork(nn.Module):
     """``[batch, *obs_shape] -> [batch, num_actions]`` action values.
 
@@ -182,9 +172,9 @@ class DQN:
     """A DQN agent: networks, optimizer, replay, schedules and its own random generator.
 
     The training loop is not here (see :mod:`agents.loop`): the agent exposes
-    :meth:`act` (epsilon-greedy over a batch of observations), :meth:`observe` (store a vector
-    step's transitions), :meth:`train` (the updates and target syncs due at a step) and
-    :meth:`update` (one gradient step on a batch).
+    :meth:`act` (epsilon-greedy over a batch of observations), :meth:`explore` (``act`` with
+    the scheduled epsilon), :meth:`observe` (store a vector step's transitions), :meth:`train`
+    (the updates and target syncs due at a step) and :meth:`update` (one gradient step on a batch).
 
     Args:
       config: hyperparameters.
@@ -204,7 +194,7 @@ class DQN:
                           config.channels_last).to(self.device)
         self.target = copy.deepcopy(self.q).requires_grad_(False)
         self._params = list(self.q.parameters())
-        self.optimizer = _adam(self.q.parameters(), config.learning_rate, config.adam_eps, self.device)
+        self.optimizer = fast_adam(self._params, config.learning_rate, config.adam_eps)
         image = len(obs_shape) == 3 and obs_dtype == torch.uint8
         kwargs: dict[str, Any] = dict(
             capacity=config.buffer_size, obs_shape=tuple(obs_shape), obs_dtype=obs_dtype, action_shape=(),
@@ -246,6 +236,14 @@ class DQN:
         random = torch.from_numpy(rng.integers(0, self.num_actions, n)).to(self.device)
         return torch.where(torch.from_numpy(explore).to(self.device), random, greedy)
 
+    def explore(self, obs: torch.Tensor, step: int) -> torch.Tensor:
+        """Training actions at ``step``: epsilon-greedy with the scheduled epsilon."""
+        return self.act(obs, self.epsilon(step))
+
+    def scalars(self, step: int) -> dict[str, float]:
+        """Schedule values to log at ``step``."""
+        return {"charts/epsilon": self.epsilon(step)}
+
     def observe(self, obs: torch.Tensor, actions: torch.Tensor, result: Any) -> None:
         """Store a vector step: ``obs`` acted on, ``actions`` taken, the env's ``StepResult``."""
         self.replay.add(obs, actions, result.reward, result.next_obs, result.terminated, result.truncated)
@@ -282,8 +280,8 @@ class DQN:
     def update(self, batch: ReplayBatch) -> dict[str, torch.Tensor]:
         """One gradient step on ``batch``; updates priorities under prioritized replay.
 
-        Returns ``{"td_loss": [] , "q_values": [batch] (Q of the actions taken)}``, detached,
-        not synchronised (the loop reads them only when it logs).
+        Returns ``{"losses/td_loss": [], "losses/q_values": [batch] (Q of the actions taken)}``,
+        detached, not synchronised (the loop reads them only when it logs).
         """
         c = self.config
         q_sa = action_values(self.q(batch.obs), batch.actions)
@@ -308,7 +306,7 @@ class DQN:
         q_sa = q_sa.detach()
         if c.prioritized:
             self.replay.update_priorities(batch.indices, (target - q_sa).abs())  # |TD error|
-        return {"td_loss": loss.detach(), "q_values": q_sa}
+        return {"losses/td_loss": loss.detach(), "losses/q_values": q_sa}
 
     # ------------------------------------------------------------------- persistence
     def state_dict(self, include_replay: bool = False) -> dict[str, Any]:

@@ -1,7 +1,14 @@
-"""The off-policy training loop: collect, store, update, log, evaluate, checkpoint.
+"""The training loop shared by every agent: collect, store, update, log, evaluate, checkpoint.
 
-The loop is agent-agnostic: it needs ``epsilon(step)``, ``act(obs, epsilon)``,
-``observe(obs, actions, result)`` and ``train(step, steps_collected)`` (see :class:`agents.dqn.DQN`).
+The loop is agent-agnostic. An agent provides:
+
+- ``explore(obs, step) -> actions``: actions to send to the env (epsilon-greedy for DQN, a
+  policy sample for PPO), recording what it needs;
+- ``observe(obs, actions, result)``: the env's answer (an ``envs.StepResult``);
+- ``train(step, steps_collected) -> dict | None``: whatever updates are due; returns
+  ``{tag: tensor}`` metrics (logged as their mean every ``log_interval`` steps) or ``None``;
+- ``scalars(step) -> dict``: schedule values to log (``charts/epsilon``, ``charts/learning_rate``);
+- ``state_dict()`` / ``load_state_dict()``.
 
 Exact resumption. An env's internal state cannot be saved portably (the ALE C++ vector env
 exposes none), but the envs are deterministic given their seed and the actions taken. The loop
@@ -47,23 +54,33 @@ class LoopConfig:
 
 
 class ActionLog:
-    """Every action taken, ``[vector steps, num_envs]`` on the CPU, grown by doubling."""
+    """Every action sent to the env, ``[vector steps, num_envs, *action_shape]`` on the CPU, grown by doubling.
 
-    def __init__(self, num_envs: int, num_actions: int) -> None:
-        dtype = torch.uint8 if num_actions <= 256 else torch.int32
-        self.actions = torch.zeros((1024, num_envs), dtype=dtype)
+    Discrete actions take one byte each (up to 256 actions).
+    """
+
+    def __init__(self) -> None:
+        self.actions: torch.Tensor | None = None
         self.length = 0
 
     def append(self, actions: torch.Tensor) -> None:
+        if self.actions is None:
+            small = not actions.is_floating_point() and int(actions.max()) < 256 and int(actions.min()) >= 0
+            dtype = torch.uint8 if small else actions.dtype
+            self.actions = torch.zeros((1024, *actions.shape), dtype=dtype)
         if self.length == self.actions.shape[0]:
-            grown = torch.zeros((2 * self.length, self.actions.shape[1]), dtype=self.actions.dtype)
+            grown = torch.zeros((2 * self.length, *self.actions.shape[1:]), dtype=self.actions.dtype)
             grown[: self.length] = self.actions
             self.actions = grown
         self.actions[self.length] = actions
         self.length += 1
 
     def state(self) -> torch.Tensor:
-        return self.actions[: self.length].clone()
+        return self.actions[: self.length].clone() if self.actions is not None else torch.zeros(0)
+
+    def load(self, actions: torch.Tensor) -> None:
+        self.actions = actions.clone() if len(actions) else None
+        self.length = len(actions)
 
 
 @dataclasses.dataclass
@@ -81,11 +98,11 @@ def fast_forward(env: TensorVecEnv, actions: torch.Tensor) -> torch.Tensor:
     """Reset ``env`` (its default seed) and replay ``actions`` ``[steps, num_envs]``; the current obs."""
     obs = env.reset()
     for row in actions:
-        obs = env.step(row.long()).obs
+        obs = env.step(row if row.is_floating_point() else row.long()).obs
     return obs
 
 
-def run_off_policy(
+def run_training(
     agent: Any,
     env: TensorVecEnv,
     logger: RunLogger,
@@ -99,7 +116,7 @@ def run_off_policy(
     """Train ``agent`` on ``env`` for ``total_steps`` environment steps.
 
     Args:
-      agent: an off-policy agent (see the module docstring).
+      agent: any agent with the interface in the module docstring.
       env: training envs, not yet reset (their seed was given to ``make_env``).
       logger: the run's logger (episodes, losses, epsilon, SPS, evaluations).
       evaluate: ``evaluate(step) -> returns [episodes]`` raw evaluation returns.
@@ -110,12 +127,12 @@ def run_off_policy(
         ``total_steps`` (for tests and budgeted sessions).
     """
     n = env.num_envs
-    log = ActionLog(n, max(env.num_actions, 1))
+    log = ActionLog()
     step, evaluations = 0, []
+    latest: dict[str, torch.Tensor] | None = None
     if resume is not None:
         obs = fast_forward(env, resume["actions"])
-        log.actions = resume["actions"].clone() if len(resume["actions"]) else log.actions
-        log.length = len(resume["actions"])
+        log.load(resume["actions"])
         step = int(resume["step"])
         evaluations = [(int(s), float(r)) for s, r in resume["evaluations"].tolist()]
     else:
@@ -134,8 +151,7 @@ def run_off_policy(
         logger.log_scalar(Tags.EVAL_RETURN, mean, step)
 
     while step < end:
-        epsilon = agent.epsilon(step)
-        actions = agent.act(obs, epsilon)
+        actions = agent.explore(obs, step)
         log.append(actions.cpu())
         result = env.step(actions)
         agent.observe(obs, actions, result)
@@ -144,15 +160,18 @@ def run_off_policy(
         if len(result.episodes):
             logger.log_episodes(step, result.episodes.returns, result.episodes.lengths)
         metrics = agent.train(step, n)
+        if metrics is not None:
+            latest = metrics
         if step - last_log >= config.log_interval:
             last_log = step
-            if metrics is not None:
-                loss = float(metrics["td_loss"])
-                if not math.isfinite(loss):
-                    raise FloatingPointError(f"TD loss is {loss} at step {step}; lower the learning rate or "
-                                             "clip gradients (max_grad_norm)")
-                logger.log_scalars({Tags.TD_LOSS: loss, Tags.Q_VALUES: metrics["q_values"].mean()}, step)
-            logger.log_scalar(Tags.EPSILON, epsilon, step)
+            if latest is not None:
+                values = {tag: float(v.float().mean()) for tag, v in latest.items()}
+                bad = {tag: v for tag, v in values.items() if not math.isfinite(v)}
+                if bad:
+                    raise FloatingPointError(f"non-finite training metrics at step {step}: {bad}; lower the "
+                                             "learning rate or clip gradients")
+                logger.log_scalars(values, step)
+            logger.log_scalars(agent.scalars(step), step)
             logger.log_sps(step)
             logger.progress(step)
         if evaluate is not None and config.eval_interval and step - last_eval >= config.eval_interval:

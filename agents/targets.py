@@ -82,3 +82,104 @@ def _check(r_t: torch.Tensor, discount_t: torch.Tensor, q_t: torch.Tensor) -> No
             f"expected r_t [batch], discount_t [batch], q_t [batch, actions]; got {list(r_t.shape)}, "
             f"{list(discount_t.shape)}, {list(q_t.shape)}"
         )
+
+
+def generalized_advantages(
+    r_t: torch.Tensor,
+    discount_t: torch.Tensor,
+    v_tm1: torch.Tensor,
+    v_t: torch.Tensor,
+    cut_t: torch.Tensor,
+    lambda_: float,
+) -> torch.Tensor:
+    """GAE(lambda) advantages (Schulman et al. 2016) over a rollout of ``T`` steps of ``N`` envs.
+
+    ``delta_t = r_t + discount_t * v_t - v_tm1`` and
+    ``A_t = delta_t + discount_t * lambda * (1 - cut_t) * A_{t+1}``.
+
+    Args:
+      r_t: ``[T, N]`` rewards.
+      discount_t: ``[T, N]`` ``gamma``, or 0 where the step terminated the episode.
+      v_tm1: ``[T, N]`` values of the observations acted on.
+      v_t: ``[T, N]`` values of each step's true successor: the next observation acted on, or,
+        where the episode was truncated, the value of its final observation (so truncation
+        bootstraps and termination, through ``discount_t = 0``, does not).
+      cut_t: ``[T, N]`` bool, the episode ended at this step (terminated or truncated): the
+        lambda-trace stops there so advantages never mix two episodes.
+      lambda_: trace decay in [0, 1]; 1 gives Monte Carlo returns minus the baseline, 0 the
+        one-step TD error.
+
+    Returns:
+      ``[T, N]`` advantages (detached); ``advantages + v_tm1`` are the lambda-returns.
+    """
+    shapes = {t.shape for t in (r_t, discount_t, v_tm1, v_t, cut_t)}
+    if len(shapes) != 1 or r_t.ndim != 2:
+        raise ValueError(f"r_t, discount_t, v_tm1, v_t and cut_t must all be [T, N]; got {sorted(map(list, shapes))}")
+    if not 0.0 <= lambda_ <= 1.0:
+        raise ValueError(f"lambda_ must be in [0, 1], got {lambda_}")
+    with torch.no_grad():
+        delta = r_t + discount_t * v_t - v_tm1
+        trace = discount_t * lambda_ * (~cut_t).to(r_t.dtype)
+        adv = torch.empty_like(delta)
+        running = torch.zeros_like(delta[0])
+        for t in range(r_t.shape[0] - 1, -1, -1):
+            running = delta[t] + trace[t] * running
+            adv[t] = running
+    return adv
+
+
+def discounted_returns(r_t: torch.Tensor, discount_t: torch.Tensor, cut_t: torch.Tensor,
+                       bootstrap: torch.Tensor | None = None) -> torch.Tensor:
+    """Reward-to-go ``G_t = r_t + discount_t * (1 - cut_t) * G_{t+1}`` over ``[T, N]`` (REINFORCE).
+
+    Args:
+      r_t, discount_t, cut_t: ``[T, N]`` as in :func:`generalized_advantages`.
+      bootstrap: ``[N]`` value to continue from after the last step (default 0: complete episodes).
+
+    Returns:
+      ``[T, N]`` returns (detached).
+    """
+    if r_t.shape != discount_t.shape or r_t.shape != cut_t.shape or r_t.ndim != 2:
+        raise ValueError(f"r_t, discount_t and cut_t must all be [T, N]; got {list(r_t.shape)}, "
+                         f"{list(discount_t.shape)}, {list(cut_t.shape)}")
+    with torch.no_grad():
+        running = torch.zeros_like(r_t[0]) if bootstrap is None else bootstrap.to(r_t.dtype)
+        out = torch.empty_like(r_t)
+        keep = discount_t * (~cut_t).to(r_t.dtype)
+        for t in range(r_t.shape[0] - 1, -1, -1):
+            running = r_t[t] + keep[t] * running
+            out[t] = running
+    return out
+
+
+def ppo_losses(
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    clip_coef: float,
+    clip_vloss: bool,
+) -> dict[str, torch.Tensor]:
+    """PPO's clipped surrogate and value losses (Schulman et al. 2017) for a minibatch ``[B]``.
+
+    ``ratio = exp(log_prob - old_log_prob)``;
+    ``policy_loss = mean(max(-A * ratio, -A * clip(ratio, 1 - eps, 1 + eps)))``;
+    ``value_loss = 0.5 * mean((V - R)^2)``, or with ``clip_vloss`` the elementwise max of that and
+    ``(old_V + clip(V - old_V, -eps, eps) - R)^2``. Also returns ``approx_kl`` (the
+    ``mean((ratio - 1) - log ratio)`` estimator) and ``clipfrac`` (share of clipped ratios), detached.
+    """
+    log_ratio = log_prob - old_log_prob
+    ratio = log_ratio.exp()
+    policy_loss = torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
+    unclipped = (values - returns).square()
+    if clip_vloss:
+        clipped = (old_values + (values - old_values).clamp(-clip_coef, clip_coef) - returns).square()
+        value_loss = 0.5 * torch.max(unclipped, clipped).mean()
+    else:
+        value_loss = 0.5 * unclipped.mean()
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clipfrac = ((ratio - 1).abs() > clip_coef).float().mean()
+    return {"policy_loss": policy_loss, "value_loss": value_loss, "approx_kl": approx_kl, "clipfrac": clipfrac}

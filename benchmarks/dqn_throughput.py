@@ -20,7 +20,7 @@ import time
 import torch
 
 from agents.dqn import DQN, DQNConfig
-from agents.loop import LoopConfig, run_off_policy
+from agents.loop import LoopConfig, run_training
 from benchmarks.table import print_table
 from envs import make_env
 from foundations.runlog import RunLogger
@@ -57,7 +57,7 @@ def ours(env_id: str, steps: int, channels_last: bool = False) -> float:
     clock = _Clock(DQN(config, env.obs_shape, env.obs_dtype, env.num_actions, seed=0))
     with tempfile.TemporaryDirectory() as root:
         logger = RunLogger(env_id, "bench", 0, root=root, progress=False)
-        run_off_policy(clock, env, logger, config.total_steps, LoopConfig(eval_interval=0, checkpoint_interval=0))
+        run_training(clock, env, logger, config.total_steps, LoopConfig(eval_interval=0, checkpoint_interval=0))
         end = time.perf_counter()
         logger.close()
     env.close()

@@ -1,181 +1,54 @@
-"""DQN on vector-observation envs (CartPole, Acrobot, ...); the shared driver of ``dqn_atari``.
+"""DQN on vector-observation envs (CartPole, Acrobot, ...).
 
     python -m experiments.dqn --env-id CartPole-v1 --preset cartpole --seed 1
     python -m experiments.dqn --env-id CartPole-v1 --double --dueling --n-step 3 --prioritized
     python -m experiments.dqn --resume runs/<run>/checkpoint.pt
     python -m experiments.dqn --help
 
-``--preset`` picks a hyperparameter set (``agents.dqn.PRESETS``); every other flag overrides it.
-Logs go to ``runs/<env>__<experiment>__<seed>__<time>/`` (TensorBoard, CleanRL tag names);
-``checkpoint.pt`` (+ ``replay-<step>.pt``) is written there every ``--checkpoint-interval``
-steps and at the end. ``--resume`` continues a run exactly (same seed, same result as an
-uninterrupted run), with the saved configuration.
+``--preset`` picks a hyperparameter set (``agents.dqn.PRESETS``: nature, atari100k, cartpole);
+every other flag overrides it. Logs go to ``runs/<env>__<experiment>__<seed>__<time>/``
+(TensorBoard, CleanRL tag names); ``checkpoint.pt`` (+ ``replay-<step>.pt``) is written there
+every ``--checkpoint-interval`` steps and at the end. ``--resume`` continues a run exactly (same
+seed, same result as an uninterrupted run), with the saved configuration.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-import tyro
 
-from agents.dqn import DQN, DQNConfig, preset
-from agents.loop import LoopConfig, LoopResult, run_off_policy
-from envs import AtariConfig, evaluate, is_atari_id, make_env
-from foundations.runlog import RunLogger, Tags, load_checkpoint, save_checkpoint
-from foundations.seeding import get_rng_state, seed_everything, set_rng_state
-
-CHECKPOINT_FORMAT = 1
+from agents.dqn import DQN, PRESETS, DQNConfig
+from agents.loop import LoopResult
+from envs import TensorVecEnv
+from experiments import driver
 
 
 @dataclasses.dataclass(frozen=True)
-class Args:
+class Args(driver.RunArgs):
     """Command-line options of the DQN experiments (flags override the preset's values)."""
 
-    env_id: str = "CartPole-v1"
-    """Gymnasium id, e.g. CartPole-v1 or ALE/Breakout-v5."""
-    preset: str = "cartpole"
-    """hyperparameter preset: nature, atari100k or cartpole; other flags override its values."""
-    seed: int = 1
-    """seeds Python, NumPy, torch, the agent and the envs (env i gets seed + i)."""
-    device: str = "auto"
-    """auto (CUDA when available), cpu, cuda, cuda:1..."""
-    runs_dir: str = "runs"
-    """parent directory of run directories."""
-    resume: str | None = None
-    """checkpoint.pt of a run to continue exactly (its saved configuration is used)."""
-    save_replay: bool = True
-    """save the replay with each checkpoint (needed for an exact resume; about 7 KB per Atari transition)."""
-    backend: str = "auto"
-    """env backend: auto, ale (C++ vector env, Atari) or gymnasium."""
-    progress: bool = True
-    """show a progress bar."""
-    dqn: DQNConfig = dataclasses.field(default_factory=DQNConfig)
-    loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
-    atari: AtariConfig = dataclasses.field(default_factory=AtariConfig)
+    agent: DQNConfig = dataclasses.field(default_factory=DQNConfig)
 
 
-def parse_args(argv: Sequence[str] | None, defaults: Args, description: str) -> Args:
-    """Parse the command line over ``defaults``, with the ``--preset`` given (if any) applied first."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    name = defaults.preset
-    for i, a in enumerate(argv):
-        if a == "--preset" and i + 1 < len(argv):
-            name = argv[i + 1]
-        elif a.startswith("--preset="):
-            name = a.split("=", 1)[1]
-    base = dataclasses.replace(defaults, preset=name, dqn=preset(name))
-    return tyro.cli(Args, args=argv, default=base, description=description, config=(tyro.conf.OmitArgPrefixes,))
-
-
-def _rebuild(template: Any, saved: dict[str, Any]) -> Any:
-    """A dataclass like ``template`` with the values of ``saved`` (``dataclasses.asdict`` output)."""
-    values = {}
-    for f in dataclasses.fields(template):
-        current, value = getattr(template, f.name), saved[f.name]
-        if dataclasses.is_dataclass(current):
-            value = _rebuild(current, value)
-        elif isinstance(current, tuple):
-            value = tuple(value)
-        values[f.name] = value
-    return dataclasses.replace(template, **values)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but CUDA is not available; use --device cpu")
-    return device
-
-
-def train(args: Args, experiment: str, stop_step: int | None = None) -> tuple[LoopResult, Path]:
-    """Run (or resume) one DQN experiment; returns the loop result and the run directory."""
-    checkpoint_in: dict[str, Any] | None = None
-    if args.resume is not None:
-        checkpoint_in = load_checkpoint(args.resume)
-        if checkpoint_in.get("format") != CHECKPOINT_FORMAT or checkpoint_in.get("experiment") != experiment:
-            raise ValueError(f"{args.resume} is not a {experiment} checkpoint (format {CHECKPOINT_FORMAT})")
-        args = dataclasses.replace(_rebuild(args, checkpoint_in["args"]), resume=args.resume)
-    device = resolve_device(args.device)
-    atari = is_atari_id(args.env_id)
-    seed_everything(args.seed)
-    env = make_env(args.env_id, args.dqn.num_envs, seed=args.seed, device=device, backend=args.backend,
-                   atari=args.atari if atari else None)
+def build(config: DQNConfig, env: TensorVecEnv, device: torch.device, seed: int) -> DQN:
     if not env.is_discrete:
-        flags = " (and --dueling)" if args.dqn.dueling else ""
-        env.close()
-        raise ValueError(f"DQN{flags} needs a discrete action space; {args.env_id} has {env.single_action_space}")
-    agent = DQN(args.dqn, env.obs_shape, env.obs_dtype, env.num_actions, device=device, seed=args.seed)
-
-    run_dir, start = None, 0
-    if checkpoint_in is not None:
-        run_dir = Path(args.resume).parent
-        start = int(checkpoint_in["loop"]["step"])
-        agent.load_state_dict(checkpoint_in["agent"])
-        replay_file = checkpoint_in.get("replay_file")
-        if replay_file is not None:
-            agent.replay.load_state_dict(load_checkpoint(run_dir / replay_file, map_location=device)["replay"])
-        else:
-            print("warning: the checkpoint has no replay; resuming with an empty buffer (not exact)", file=sys.stderr)
-        set_rng_state(checkpoint_in["rng"])
-    logger = RunLogger(args.env_id, experiment, args.seed, config=args, root=args.runs_dir,
-                       total_steps=args.dqn.total_steps, progress=args.progress, run_dir=run_dir, start_step=start,
-                       metrics=(Tags.EPISODIC_RETURN, Tags.EVAL_RETURN))
-
-    eval_envs = math.gcd(args.loop.eval_episodes, 8)
-
-    def run_evaluation(step: int) -> torch.Tensor:
-        rng = np.random.default_rng([args.seed, step])  # evaluation never touches the agent's generators
-        result = evaluate(lambda obs: agent.act(obs, args.dqn.eval_epsilon, rng=rng), args.env_id,
-                          args.loop.eval_episodes, seed=args.seed + 100_000, device=device, num_envs=eval_envs,
-                          atari=args.atari if atari else None)
-        return result.returns
-
-    def write_checkpoint(loop_state: dict[str, Any]) -> None:
-        step = int(loop_state["step"])
-        state = {"format": CHECKPOINT_FORMAT, "experiment": experiment, "args": dataclasses.asdict(args),
-                 "loop": loop_state, "agent": agent.state_dict(), "rng": get_rng_state(), "replay_file": None}
-        if args.save_replay:
-            state["replay_file"] = f"replay-{step}.pt"
-            save_checkpoint(logger.run_dir / state["replay_file"], {"replay": agent.replay.state_dict()})
-        save_checkpoint(logger.checkpoint_path(), state)
-        for old in logger.run_dir.glob("replay-*.pt"):  # the checkpoint now points at the new one
-            if old.name != state["replay_file"]:
-                old.unlink(missing_ok=True)
-
-    try:
-        result = run_off_policy(agent, env, logger, args.dqn.total_steps, args.loop, evaluate=run_evaluation,
-                                checkpoint=write_checkpoint, resume=checkpoint_in["loop"] if checkpoint_in else None,
-                                stop_step=stop_step)
-    finally:
-        env.close()
-        logger.close()
-    return result, logger.run_dir
+        flags = " (and --dueling)" if config.dueling else ""
+        raise ValueError(f"DQN{flags} needs a discrete action space, got {env.single_action_space}")
+    return DQN(config, env.obs_shape, env.obs_dtype, env.num_actions, device=device, seed=seed)
 
 
-def main(argv: Sequence[str] | None = None, defaults: Args | None = None, experiment: str = "dqn",
-         description: str | None = None) -> LoopResult:
-    """Command-line entry point; prints where the logs are."""
-    try:
-        args = parse_args(argv, defaults or Args(), description or __doc__ or "")
-        result, run_dir = train(args, experiment)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
-    if result.evaluations:
-        step, mean = result.evaluations[-1]
-        print(f"final evaluation at step {step:,}: mean return {mean:.1f}")
-    print(f"logs and checkpoint: {run_dir}")
-    print(f"view them with:      tensorboard --logdir {Path(run_dir).parent}")
-    return result
+def eval_policy(agent: DQN, config: DQNConfig, rng: np.random.Generator):
+    return lambda obs: agent.act(obs, config.eval_epsilon, rng=rng)
+
+
+ALGORITHM = driver.Algorithm("dqn", PRESETS, build, eval_policy)
+
+
+def main(argv: Sequence[str] | None = None) -> LoopResult:
+    return driver.main(ALGORITHM, Args(), __doc__ or "", argv)
 
 
 if __name__ == "__main__":

@@ -5,15 +5,27 @@
     python -m experiments.dqn_atari --env-id ALE/Pong-v5 --double --dueling --n-step 3 --prioritized
     python -m experiments.dqn_atari --help
 
-Same driver, flags, logs and checkpoints as ``experiments.dqn``; Atari preprocessing options
+Same agent, flags, logs and checkpoints as ``experiments.dqn``; Atari preprocessing options
 (``--repeat-action-probability 0.25``, ``--full-action-space``...) are flags too.
 """
 
 from __future__ import annotations
 
-from experiments.dqn import Args, main
+import dataclasses
+from collections.abc import Sequence
 
-DEFAULTS = Args(env_id="ALE/Breakout-v5", preset="nature")
+from agents.dqn import PRESETS
+from agents.loop import LoopResult
+from experiments import driver
+from experiments.dqn import Args, build, eval_policy
+
+ALGORITHM = driver.Algorithm("dqn_atari", PRESETS, build, eval_policy)
+DEFAULTS = dataclasses.replace(Args(), env_id="ALE/Breakout-v5", preset="nature")
+
+
+def main(argv: Sequence[str] | None = None) -> LoopResult:
+    return driver.main(ALGORITHM, DEFAULTS, __doc__ or "", argv)
+
 
 if __name__ == "__main__":
-    main(defaults=DEFAULTS, experiment="dqn_atari", description=__doc__)
+    main()

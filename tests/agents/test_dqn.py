@@ -107,8 +107,8 @@ def test_update_matches_hand_written_step(double):
     loss.backward()
     ref_opt.step()
     metrics = agent.update(batch)
-    torch.testing.assert_close(metrics["td_loss"], loss.detach())
-    torch.testing.assert_close(metrics["q_values"], q_sa.detach())
+    torch.testing.assert_close(metrics["losses/td_loss"], loss.detach())
+    torch.testing.assert_close(metrics["losses/q_values"], q_sa.detach())
     for a, b in zip(agent.q.parameters(), ref_q.parameters(), strict=True):
         torch.testing.assert_close(a, b)
 
@@ -184,7 +184,7 @@ def test_dqn_on_cuda_matches_cpu_update(obs_shape, dtype):
     idx = agents["cpu"].replay.valid_indices()[:8]
     for device, agent in agents.items():
         metrics = agent.update(agent.replay.get(idx.to(device)))
-        assert metrics["td_loss"].device.type == device
+        assert metrics["losses/td_loss"].device.type == device
         assert agent.act(torch.zeros(2, *obs_shape, dtype=dtype, device=device), 0.5).device.type == device
     for a, b in zip(agents["cpu"].q.parameters(), agents["cuda"].q.parameters(), strict=True):
         torch.testing.assert_close(a, b.cpu(), atol=1e-4, rtol=1e-3)

@@ -1,0 +1,50 @@
+"""Synchronous advantage actor-critic (A2C; Mnih et al. 2016, synchronous variant).
+
+One gradient step per rollout on ``-log pi(a|s) * A - ent_coef * H + vf_coef * 0.5 (R - V)^2``
+averaged over the ``num_steps x num_envs`` batch, with n-step returns (``gae_lambda=1``, the
+default) or GAE, and RMSProp (the original) or Adam.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import torch
+
+from agents.actor_critic import ActorCriticAgent, ActorCriticConfig, normalize
+
+
+@dataclasses.dataclass(frozen=True)
+class A2CConfig(ActorCriticConfig):
+    """A2C hyperparameters (defaults: Stable-Baselines3's A2C, i.e. the OpenAI Baselines setting)."""
+
+    num_envs: int = 8
+    num_steps: int = 5
+    learning_rate: float = 7e-4
+    anneal_lr: bool = False
+    optimizer: Literal["adam", "rmsprop"] = "rmsprop"
+    gae_lambda: float = 1.0
+    norm_adv: bool = False
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float | None = 0.5
+
+
+class A2C(ActorCriticAgent):
+    """A2C agent; see :class:`agents.actor_critic.ActorCriticAgent` for the interface."""
+
+    def learn(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
+        c, r = self.config, self.rollout
+        obs = r.obs.flatten(0, 1)
+        actions = r.actions.flatten(0, 1)
+        adv = advantages.flatten()
+        if c.norm_adv:
+            adv = normalize(adv)
+        log_prob, entropy, values = self.policy.evaluate(obs, actions)
+        policy_loss = -(log_prob * adv).mean()
+        value_loss = 0.5 * (values - returns.flatten()).square().mean()
+        entropy = entropy.mean()
+        self.gradient_step(policy_loss - c.ent_coef * entropy + c.vf_coef * value_loss)
+        return {"losses/policy_loss": policy_loss.detach(), "losses/value_loss": value_loss.detach(),
+                "losses/entropy": entropy.detach()}

@@ -1,0 +1,239 @@
+"""What A2C and PPO share: configuration, acting, rollout collection and the gradient step.
+
+Collection follows Huang et al., "The 37 implementation details of PPO": ``num_envs`` envs
+step ``num_steps`` times into a :class:`agents.rollout.Rollout`; advantages are GAE(lambda) with
+bootstrapping from the true final observation on truncation; the learning rate can anneal
+linearly to 0; gradients are clipped by their global norm. Continuous actions are sampled from
+a diagonal Gaussian, clipped to the action bounds for the env only (the rollout keeps the
+unclipped sample, whose log-probability the losses use).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Literal
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from agents.policies import ActorCritic
+from agents.rollout import Rollout
+from foundations.nets import fast_adam
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorCriticConfig:
+    """Hyperparameters shared by A2C and PPO (defaults: CleanRL's PPO on classic control).
+
+    Attributes:
+      total_steps: environment steps to train for (summed over envs).
+      num_envs, num_steps: a rollout is ``num_steps`` steps of each of ``num_envs`` envs.
+      learning_rate, anneal_lr: step size, linearly annealed to 0 over training when set.
+      optimizer: ``"adam"`` or ``"rmsprop"`` (A2C's original choice).
+      adam_eps, rmsprop_alpha, rmsprop_eps: optimizer constants.
+      gamma, gae_lambda: discount and GAE trace decay (1.0: n-step returns).
+      norm_adv: normalise advantages (per minibatch) to zero mean and unit std.
+      ent_coef, vf_coef: weights of the entropy bonus and the value loss.
+      max_grad_norm: clip the global gradient norm (``None``: no clipping).
+      hidden_sizes, shared: MLP trunk widths; one trunk for policy and value (vector obs).
+      log_std_init: initial log standard deviation of a Gaussian policy (continuous only).
+      clip_actions: clip Gaussian samples to the action bounds before the env sees them
+        (continuous only).
+      reward_scale: multiply the learner's rewards by this (episode statistics stay raw); keeps
+        value targets near unit scale so value gradients do not swamp the policy's under the
+        shared gradient-norm clip.
+    """
+
+    total_steps: int = 500_000
+    num_envs: int = 4
+    num_steps: int = 128
+    learning_rate: float = 2.5e-4
+    anneal_lr: bool = True
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    adam_eps: float = 1e-5
+    rmsprop_alpha: float = 0.99
+    rmsprop_eps: float = 1e-5
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    norm_adv: bool = True
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float | None = 0.5
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    shared: bool = False
+    log_std_init: float = 0.0
+    clip_actions: bool = True
+    reward_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        for field in ("total_steps", "num_envs", "num_steps"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}.{field} must be an integer >= 1, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"{name}.learning_rate must be > 0, got {self.learning_rate}")
+        for field in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, field) <= 1.0:
+                raise ValueError(f"{name}.{field} must be in [0, 1], got {getattr(self, field)}")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise ValueError(f"{name}.optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
+        if self.ent_coef < 0 or self.vf_coef < 0:
+            raise ValueError(f"{name}.ent_coef and vf_coef must be >= 0, got {self.ent_coef}, {self.vf_coef}")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"{name}.max_grad_norm must be > 0 or None, got {self.max_grad_norm}")
+        if not self.reward_scale > 0:
+            raise ValueError(f"{name}.reward_scale must be > 0, got {self.reward_scale}")
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+
+_CONTINUOUS_ONLY = {"log_std_init": 0.0, "clip_actions": True}
+
+
+class ActorCriticAgent:
+    """Base of :class:`agents.a2c.A2C` and :class:`agents.ppo.PPO`; subclasses implement :meth:`learn`.
+
+    Args:
+      config: hyperparameters.
+      obs_shape, obs_dtype: one observation's shape and dtype.
+      action_space: the env's single action space (``Discrete`` or ``Box``).
+      device: where the policy and the rollout live.
+      seed: seeds the agent's generator (action sampling, minibatch order). Network
+        initialisation uses torch's global generator: seed it first.
+    """
+
+    def __init__(self, config: ActorCriticConfig, obs_shape: tuple[int, ...], obs_dtype: torch.dtype,
+                 action_space: gym.Space, device: str | torch.device = "cpu", seed: int = 0) -> None:
+        self.config, self.device = config, torch.device(device)
+        if isinstance(action_space, gym.spaces.Discrete):
+            changed = [f"--{k.replace('_', '-')}" for k, v in _CONTINUOUS_ONLY.items() if getattr(config, k) != v]
+            if changed:
+                raise ValueError(f"{', '.join(changed)} only apply to continuous (Box) action spaces; "
+                                 f"this env's is {action_space}")
+            self.policy = ActorCritic(obs_shape, num_actions=int(action_space.n), hidden_sizes=config.hidden_sizes,
+                                      shared=config.shared)
+            action_shape, action_dtype = (), torch.int64
+            self._low = self._high = None
+        elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+            self.policy = ActorCritic(obs_shape, action_dim=action_space.shape[0], hidden_sizes=config.hidden_sizes,
+                                      shared=config.shared, log_std_init=config.log_std_init)
+            action_shape, action_dtype = tuple(action_space.shape), torch.float32
+            self._low = torch.as_tensor(action_space.low, dtype=torch.float32, device=self.device)
+            self._high = torch.as_tensor(action_space.high, dtype=torch.float32, device=self.device)
+        else:
+            raise ValueError(f"actor-critic agents support Discrete or 1-D Box action spaces, got {action_space}")
+        self.policy.to(self.device)
+        params = list(self.policy.parameters())
+        if config.optimizer == "adam":
+            self.optimizer: torch.optim.Optimizer = fast_adam(params, config.learning_rate, config.adam_eps)
+        else:
+            self.optimizer = torch.optim.RMSprop(params, lr=config.learning_rate, alpha=config.rmsprop_alpha,
+                                                 eps=config.rmsprop_eps)
+        self.rollout = Rollout(config.num_steps, config.num_envs, tuple(obs_shape), obs_dtype, action_shape,
+                               action_dtype, self.device)
+        self.generator = torch.Generator(self.device).manual_seed(seed)
+        self.updates = 0
+        self._next_obs: torch.Tensor | None = None
+        self._pending: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------------------ acting
+    def _env_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        if self._low is not None and self.config.clip_actions:
+            return torch.maximum(torch.minimum(actions, self._high), self._low)
+        return actions
+
+    def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        """Env actions ``[B]`` or ``[B, D]`` for evaluation (the mode of the policy by default)."""
+        with torch.inference_mode():
+            actions, _, _ = self.policy.sample(obs, self.generator, deterministic=deterministic)
+        return self._env_actions(actions.clone())
+
+    def explore(self, obs: torch.Tensor, step: int) -> torch.Tensor:
+        """Sample training actions and record obs, actions, log-probs and values in the rollout."""
+        with torch.no_grad():
+            actions, log_probs, values = self.policy.sample(obs, self.generator)
+        self.rollout.add(obs, actions, log_probs, values)
+        return self._env_actions(actions)
+
+    def observe(self, obs: torch.Tensor, actions: torch.Tensor, result: Any) -> None:
+        """Record the env's answer; values the true final observations of truncated episodes."""
+        final_values = None
+        if bool(result.truncated.any()):
+            with torch.no_grad():
+                final_values = torch.where(result.truncated, self.policy.value(result.next_obs), 0.0)
+        reward = result.reward if self.config.reward_scale == 1.0 else result.reward * self.config.reward_scale
+        self.rollout.record(reward, result.terminated, result.truncated, final_values)
+        self._next_obs = result.obs
+
+    def learning_rate(self, step: int) -> float:
+        c = self.config
+        if not c.anneal_lr:
+            return c.learning_rate
+        return c.learning_rate * max(0.0, 1.0 - step / c.total_steps)
+
+    def scalars(self, step: int) -> dict[str, float]:
+        return {"charts/learning_rate": self.optimizer.param_groups[0]["lr"]}
+
+    # ---------------------------------------------------------------------- learning
+    def train(self, step: int, steps_collected: int) -> dict[str, torch.Tensor] | None:
+        """When the rollout is full: compute advantages and learn from it (returns metrics)."""
+        if not self.rollout.full:
+            return None
+        c = self.config
+        # anneal from the rate at the start of this rollout (CleanRL: 1 - (update - 1) / updates)
+        lr = self.learning_rate(step - c.batch_size)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with torch.no_grad():
+            last_values = self.policy.value(self._next_obs)
+        advantages, returns = self.rollout.advantages(last_values, c.gamma, c.gae_lambda)
+        metrics = self.learn(advantages, returns)
+        metrics["losses/explained_variance"] = explained_variance(self.rollout.values, returns)
+        self.rollout.reset()
+        self.updates += 1
+        return metrics
+
+    def learn(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def gradient_step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.max_grad_norm, foreach=True)
+        self.optimizer.step()
+
+    # ------------------------------------------------------------------- persistence
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "rollout": self.rollout.state_dict(),
+            "updates": self.updates,
+            "next_obs": self._next_obs,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"].cpu())
+        self.rollout.load_state_dict(state["rollout"])
+        self.updates = int(state["updates"])
+        self._next_obs = state["next_obs"]
+
+
+def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``1 - Var[target - predicted] / Var[target]`` (NaN when the target is constant), a 0-d tensor."""
+    var = target.var()
+    return torch.where(var > 0, 1 - (target - predicted).var() / var, torch.tensor(math.nan, device=var.device))
+
+
+def normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """``(x - mean) / (std + eps)``."""
+    return (x - x.mean()) / (x.std() + eps)

@@ -1,0 +1,137 @@
+"""Actor-critic policies: categorical (discrete) and diagonal Gaussian (continuous) heads.
+
+Log-probabilities and entropies are written out from their formulas (and tested against
+``torch.distributions``) so that sampling, evaluation and the losses cost a handful of ops.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from foundations.encoders import NatureCNN
+from foundations.nets import layer_init, mlp
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def categorical_log_prob(logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """``log softmax(logits)[a]``: ``logits`` ``[B, A]``, ``actions`` ``[B]`` int -> ``[B]``."""
+    return F.log_softmax(logits, dim=-1).gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+
+def categorical_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """``-sum_a p(a) log p(a)``: ``[B, A]`` -> ``[B]``."""
+    logp = F.log_softmax(logits, dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """Diagonal Gaussian log-density summed over action dims: ``[B, D]`` -> ``[B]``."""
+    z = (x - mean) * torch.exp(-log_std)
+    return (-0.5 * z.square() - log_std - 0.5 * _LOG_2PI).sum(-1)
+
+
+def gaussian_entropy(log_std: torch.Tensor, batch: int) -> torch.Tensor:
+    """Entropy of a diagonal Gaussian with state-independent ``log_std`` ``[D]``, as ``[batch]``."""
+    return (0.5 + 0.5 * _LOG_2PI + log_std).sum(-1).expand(batch)
+
+
+class ActorCritic(nn.Module):
+    """Policy and value function for discrete or continuous actions.
+
+    Image observations ``[C, H, W]`` use a shared :class:`NatureCNN` trunk (orthogonal init) with
+    linear policy and value heads; vector observations ``[features]`` use two separate tanh MLPs
+    (``shared=True`` shares one). Heads are initialised with gain 0.01 (policy) and 1 (value),
+    the PPO convention. Continuous policies are diagonal Gaussians whose ``log_std`` ``[D]`` is a
+    state-independent parameter.
+
+    Args:
+      obs_shape: one observation's shape.
+      num_actions: number of discrete actions (``0`` for continuous).
+      action_dim: continuous action size (ignored for discrete).
+      hidden_sizes: MLP widths (vector observations).
+      shared: one trunk for policy and value (always true for images).
+      log_std_init: initial ``log_std`` of a Gaussian policy.
+    """
+
+    def __init__(self, obs_shape: tuple[int, ...], num_actions: int = 0, action_dim: int = 0,
+                 hidden_sizes: tuple[int, ...] = (64, 64), shared: bool = False, log_std_init: float = 0.0) -> None:
+        super().__init__()
+        if (num_actions > 0) == (action_dim > 0):
+            raise ValueError(f"give either num_actions (discrete) or action_dim (continuous), got {num_actions}, {action_dim}")
+        self.discrete = num_actions > 0
+        out = num_actions if self.discrete else action_dim
+        self.image = len(obs_shape) == 3
+        if self.image:
+            self.trunk: nn.Module | None = NatureCNN(obs_shape, orthogonal_init=True)
+            self.actor_body: nn.Module = nn.Identity()
+            self.critic_body: nn.Module = nn.Identity()
+            features = actor_features = self.trunk.out_features
+        elif len(obs_shape) == 1:
+            kwargs = dict(activation=nn.Tanh, hidden_gain=math.sqrt(2))
+            if shared:
+                self.trunk = mlp(obs_shape[0], hidden_sizes, **kwargs)
+                self.actor_body, self.critic_body = nn.Identity(), nn.Identity()
+                features = actor_features = self.trunk.out_features
+            else:
+                self.trunk = None
+                self.actor_body = mlp(obs_shape[0], hidden_sizes, **kwargs)
+                self.critic_body = mlp(obs_shape[0], hidden_sizes, **kwargs)
+                actor_features, features = self.actor_body.out_features, self.critic_body.out_features
+        else:
+            raise ValueError(f"ActorCritic needs [C, H, W] image or [features] vector observations, got {list(obs_shape)}")
+        self._actor_linears = self._critic_linears = None
+        if self.trunk is None:
+            self._actor_linears = [m for m in self.actor_body if isinstance(m, nn.Linear)]
+            self._critic_linears = [m for m in self.critic_body if isinstance(m, nn.Linear)]
+        self.policy_head = layer_init(nn.Linear(actor_features, out), gain=0.01)
+        self.value_head = layer_init(nn.Linear(features, 1), gain=1.0)
+        self.log_std = None if self.discrete else nn.Parameter(torch.full((action_dim,), float(log_std_init)))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``obs`` ``[B, *obs_shape]`` -> (logits ``[B, A]`` or means ``[B, D]``, values ``[B]``)."""
+        if self._actor_linears is not None:  # separate MLPs, layers called directly (less overhead)
+            x = obs.float()
+            a, v = x, x
+            for layer in self._actor_linears:
+                a = torch.tanh(F.linear(a, layer.weight, layer.bias))
+            for layer in self._critic_linears:
+                v = torch.tanh(F.linear(v, layer.weight, layer.bias))
+            return self.policy_head(a), self.value_head(v).squeeze(-1)
+        h = obs if self.image else obs.float()
+        if self.trunk is not None:
+            h = self.trunk(h)
+        return self.policy_head(self.actor_body(h)), self.value_head(self.critic_body(h)).squeeze(-1)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        """Values ``[B]``."""
+        return self.forward(obs)[1]
+
+    def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None,
+               deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(actions ``[B]`` int64 or ``[B, D]`` unclipped, log-probs ``[B]``, values ``[B]``)."""
+        params, values = self.forward(obs)
+        if self.discrete:
+            if deterministic:
+                actions = params.argmax(-1)
+            else:  # Gumbel-max: one uniform draw per logit
+                u = torch.rand(params.shape, device=params.device, generator=generator).clamp_(min=1e-12)
+                actions = (params - torch.log(-torch.log(u))).argmax(-1)
+            return actions, categorical_log_prob(params, actions), values
+        if deterministic:
+            actions = params
+        else:
+            noise = torch.randn(params.shape, device=params.device, generator=generator)
+            actions = params + noise * self.log_std.exp()
+        return actions, gaussian_log_prob(actions, params, self.log_std), values
+
+    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(log-probs ``[B]``, entropies ``[B]``, values ``[B]``) of ``actions`` taken at ``obs``."""
+        params, values = self.forward(obs)
+        if self.discrete:
+            return categorical_log_prob(params, actions), categorical_entropy(params), values
+        return gaussian_log_prob(actions, params, self.log_std), gaussian_entropy(self.log_std, obs.shape[0]), values

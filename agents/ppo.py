@@ -1,0 +1,82 @@
+"""Proximal policy optimisation with the clipped surrogate (Schulman et al. 2017).
+
+Implementation details after Huang et al., "The 37 implementation details of PPO" (2022):
+GAE, per-minibatch advantage normalisation, clipped value loss (a flag), entropy bonus,
+``update_epochs`` passes over ``num_minibatches`` shuffled minibatches, global gradient
+clipping, linear learning-rate annealing and an optional early stop of the epochs when the
+approximate KL divergence exceeds ``target_kl``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from agents.actor_critic import ActorCriticAgent, ActorCriticConfig, normalize
+from agents.targets import ppo_losses
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig(ActorCriticConfig):
+    """PPO hyperparameters (defaults: CleanRL's ``ppo.py``).
+
+    Attributes (besides :class:`ActorCriticConfig`'s):
+      update_epochs: passes over each rollout.
+      num_minibatches: minibatches per pass (``batch_size`` must divide evenly).
+      clip_coef: surrogate clipping range epsilon (also the value clipping range).
+      clip_vloss: clip the value loss around the rollout's values.
+      target_kl: stop the epochs early once the approximate KL exceeds this (``None``: never).
+    """
+
+    update_epochs: int = 4
+    num_minibatches: int = 4
+    clip_coef: float = 0.2
+    clip_vloss: bool = True
+    target_kl: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.update_epochs < 1 or self.num_minibatches < 1:
+            raise ValueError(f"PPOConfig.update_epochs and num_minibatches must be >= 1, got "
+                             f"{self.update_epochs}, {self.num_minibatches}")
+        if self.batch_size % self.num_minibatches:
+            raise ValueError(f"PPOConfig: num_envs * num_steps = {self.batch_size} must divide into "
+                             f"num_minibatches = {self.num_minibatches} equal minibatches")
+        if not 0 < self.clip_coef < 1:
+            raise ValueError(f"PPOConfig.clip_coef must be in (0, 1), got {self.clip_coef}")
+        if self.target_kl is not None and not self.target_kl > 0:
+            raise ValueError(f"PPOConfig.target_kl must be > 0 or None, got {self.target_kl}")
+
+
+class PPO(ActorCriticAgent):
+    """PPO agent; see :class:`agents.actor_critic.ActorCriticAgent` for the interface."""
+
+    def learn(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
+        c, r = self.config, self.rollout
+        b = c.batch_size
+        obs, actions = r.obs.flatten(0, 1), r.actions.flatten(0, 1)
+        old_log_probs, old_values = r.log_probs.flatten(), r.values.flatten()
+        adv_all, ret_all = advantages.flatten(), returns.flatten()
+        mb = b // c.num_minibatches
+        sums: dict[str, torch.Tensor] = {}
+        count = 0
+        for _ in range(c.update_epochs):
+            perm = torch.randperm(b, device=self.device, generator=self.generator)
+            for start in range(0, b, mb):
+                idx = perm[start:start + mb]
+                log_prob, entropy, values = self.policy.evaluate(obs[idx], actions[idx])
+                adv = adv_all[idx]
+                if c.norm_adv:
+                    adv = normalize(adv)
+                terms = ppo_losses(log_prob, old_log_probs[idx], adv, values, old_values[idx], ret_all[idx],
+                                   c.clip_coef, c.clip_vloss)
+                entropy = entropy.mean()
+                self.gradient_step(terms["policy_loss"] - c.ent_coef * entropy + c.vf_coef * terms["value_loss"])
+                terms["entropy"] = entropy
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0) + v.detach()
+                count += 1
+            if c.target_kl is not None and float(terms["approx_kl"]) > c.target_kl:
+                break
+        return {f"losses/{k}": v / count for k, v in sums.items()}

@@ -1,0 +1,89 @@
+"""Rollout storage for on-policy agents: ``[steps, num_envs, ...]`` tensors on ``device``.
+
+Each step stores what the policy saw and did (``obs``, ``actions``, ``log_probs``, ``values``)
+and what the env answered (``rewards``, ``terminated``, ``truncated``). Where an episode was
+truncated, the value of its true final observation is stored too (``final_values``), so GAE
+bootstraps from it instead of from the next episode's first observation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from agents.targets import generalized_advantages
+
+
+class Rollout:
+    """Args:
+    num_steps, num_envs: ``T`` and ``N``.
+    obs_shape, obs_dtype, action_shape, action_dtype: per-env observation and action.
+    device: where the tensors live.
+    """
+
+    def __init__(self, num_steps: int, num_envs: int, obs_shape: tuple[int, ...], obs_dtype: torch.dtype,
+                 action_shape: tuple[int, ...], action_dtype: torch.dtype, device: str | torch.device = "cpu") -> None:
+        if num_steps < 1 or num_envs < 1:
+            raise ValueError(f"num_steps and num_envs must be >= 1, got {num_steps}, {num_envs}")
+        t, n, dev = num_steps, num_envs, torch.device(device)
+        self.num_steps, self.num_envs, self.device = t, n, dev
+        self.obs = torch.zeros((t, n, *obs_shape), dtype=obs_dtype, device=dev)
+        self.actions = torch.zeros((t, n, *action_shape), dtype=action_dtype, device=dev)
+        self.log_probs = torch.zeros((t, n), device=dev)
+        self.values = torch.zeros((t, n), device=dev)
+        self.rewards = torch.zeros((t, n), device=dev)
+        self.terminated = torch.zeros((t, n), dtype=torch.bool, device=dev)
+        self.truncated = torch.zeros((t, n), dtype=torch.bool, device=dev)
+        self.final_values = torch.zeros((t, n), device=dev)
+        self.t = 0
+
+    @property
+    def full(self) -> bool:
+        return self.t == self.num_steps
+
+    def add(self, obs: torch.Tensor, actions: torch.Tensor, log_probs: torch.Tensor, values: torch.Tensor) -> None:
+        """Record the policy's side of step ``t``: ``obs`` ``[N, *obs_shape]``, ``actions``, ``log_probs`` / ``values`` ``[N]``."""
+        if self.full:
+            raise ValueError(f"the rollout already holds {self.num_steps} steps; compute advantages and reset()")
+        t = self.t
+        self.obs[t], self.actions[t] = obs, actions
+        self.log_probs[t], self.values[t] = log_probs, values
+
+    def record(self, rewards: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor,
+               final_values: torch.Tensor | None = None) -> None:
+        """Record the env's answer to step ``t`` (``[N]`` each) and advance.
+
+        ``final_values`` ``[N]``: values of the true final observations (read where ``truncated``).
+        """
+        t = self.t
+        self.rewards[t], self.terminated[t], self.truncated[t] = rewards, terminated, truncated
+        if final_values is not None:
+            self.final_values[t] = final_values
+        self.t += 1
+
+    def advantages(self, last_values: torch.Tensor, gamma: float, gae_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """GAE advantages and lambda-returns ``[T, N]`` each, given the values ``[N]`` of the
+        observations that follow the last step."""
+        if not self.full:
+            raise ValueError(f"the rollout holds {self.t} of {self.num_steps} steps")
+        next_values = torch.cat([self.values[1:], last_values.reshape(1, -1).to(self.values.dtype)])
+        next_values = torch.where(self.truncated, self.final_values, next_values)
+        discounts = gamma * (~self.terminated).to(self.rewards.dtype)
+        adv = generalized_advantages(self.rewards, discounts, self.values, next_values,
+                                     self.terminated | self.truncated, gae_lambda)
+        return adv, adv + self.values
+
+    def reset(self) -> None:
+        self.t = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        names = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "truncated", "final_values")
+        return {"t": self.t, **{k: getattr(self, k) for k in names}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            if k == "t":
+                self.t = int(v)
+            else:
+                getattr(self, k).copy_(v)

@@ -1,0 +1,193 @@
+"""What every RL experiment script shares: CLI with presets, run directory, env and agent
+construction, evaluation, atomic checkpoints and exact resume.
+
+An experiment script defines an :class:`Algorithm` (its name, its argument dataclass, its
+presets and how to build the agent) and calls :func:`main`. The agent follows the interface of
+:mod:`agents.loop`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import tyro
+
+from agents.loop import LoopConfig, LoopResult, run_training
+from envs import AtariConfig, TensorVecEnv, evaluate, is_atari_id, make_env
+from foundations.runlog import RunLogger, Tags, load_checkpoint, save_checkpoint
+from foundations.seeding import get_rng_state, seed_everything, set_rng_state
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class RunArgs:
+    """Options every experiment has; subclasses add ``agent: <AgentConfig>``."""
+
+    env_id: str = "CartPole-v1"
+    """Gymnasium id, e.g. CartPole-v1 or ALE/Breakout-v5."""
+    preset: str = "cartpole"
+    """hyperparameter preset (see --help of the experiment); other flags override its values."""
+    seed: int = 1
+    """seeds Python, NumPy, torch, the agent and the envs (env i gets seed + i)."""
+    device: str = "auto"
+    """auto (CUDA when available), cpu, cuda, cuda:1..."""
+    runs_dir: str = "runs"
+    """parent directory of run directories."""
+    resume: str | None = None
+    """checkpoint.pt of a run to continue exactly (its saved configuration is used)."""
+    save_replay: bool = True
+    """save the replay with each checkpoint, for agents that have one (needed for an exact resume)."""
+    backend: str = "auto"
+    """env backend: auto, ale (C++ vector env, Atari) or gymnasium."""
+    progress: bool = True
+    """show a progress bar."""
+    loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
+    atari: AtariConfig = dataclasses.field(default_factory=AtariConfig)
+
+
+@dataclasses.dataclass(frozen=True)
+class Algorithm:
+    """How an experiment builds its agent.
+
+    Attributes:
+      name: experiment name (run directory, checkpoint check).
+      presets: named agent configurations.
+      build: ``build(config, env, device, seed) -> agent``.
+      eval_policy: ``eval_policy(agent, config, rng) -> (obs -> actions)``.
+    """
+
+    name: str
+    presets: dict[str, Any]
+    build: Callable[[Any, TensorVecEnv, torch.device, int], Any]
+    eval_policy: Callable[[Any, Any, np.random.Generator], Callable[[torch.Tensor], torch.Tensor]]
+
+    def preset(self, name: str) -> Any:
+        try:
+            return self.presets[name]
+        except KeyError:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(self.presets)}") from None
+
+
+def parse_args(argv: Sequence[str] | None, defaults: Any, algo: Algorithm, description: str) -> Any:
+    """Parse the command line over ``defaults``, with the ``--preset`` given (if any) applied first."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    name = defaults.preset
+    for i, a in enumerate(argv):
+        if a == "--preset" and i + 1 < len(argv):
+            name = argv[i + 1]
+        elif a.startswith("--preset="):
+            name = a.split("=", 1)[1]
+    base = dataclasses.replace(defaults, preset=name, agent=algo.preset(name))
+    return tyro.cli(type(defaults), args=argv, default=base, description=description,
+                    config=(tyro.conf.OmitArgPrefixes,))
+
+
+def _rebuild(template: Any, saved: dict[str, Any]) -> Any:
+    """A dataclass like ``template`` with the values of ``saved`` (``dataclasses.asdict`` output)."""
+    values = {}
+    for f in dataclasses.fields(template):
+        current, value = getattr(template, f.name), saved[f.name]
+        if dataclasses.is_dataclass(current):
+            value = _rebuild(current, value)
+        elif isinstance(current, tuple):
+            value = tuple(value)
+        values[f.name] = value
+    return dataclasses.replace(template, **values)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but CUDA is not available; use --device cpu")
+    return device
+
+
+def train(args: Any, algo: Algorithm, stop_step: int | None = None) -> tuple[LoopResult, Path]:
+    """Run (or resume) one experiment; returns the loop result and the run directory."""
+    checkpoint_in: dict[str, Any] | None = None
+    if args.resume is not None:
+        checkpoint_in = load_checkpoint(args.resume)
+        if checkpoint_in.get("format") != CHECKPOINT_FORMAT or checkpoint_in.get("experiment") != algo.name:
+            raise ValueError(f"{args.resume} is not a {algo.name} checkpoint (format {CHECKPOINT_FORMAT})")
+        args = dataclasses.replace(_rebuild(args, checkpoint_in["args"]), resume=args.resume)
+    device = resolve_device(args.device)
+    atari = is_atari_id(args.env_id)
+    seed_everything(args.seed)
+    env = make_env(args.env_id, args.agent.num_envs, seed=args.seed, device=device, backend=args.backend,
+                   atari=args.atari if atari else None)
+    try:
+        agent = algo.build(args.agent, env, device, args.seed)
+    except ValueError:
+        env.close()
+        raise
+    replay = getattr(agent, "replay", None)
+
+    run_dir, start = None, 0
+    if checkpoint_in is not None:
+        run_dir = Path(args.resume).parent
+        start = int(checkpoint_in["loop"]["step"])
+        agent.load_state_dict(checkpoint_in["agent"])
+        replay_file = checkpoint_in.get("replay_file")
+        if replay_file is not None:
+            replay.load_state_dict(load_checkpoint(run_dir / replay_file, map_location=device)["replay"])
+        elif replay is not None:
+            print("warning: the checkpoint has no replay; resuming with an empty buffer (not exact)", file=sys.stderr)
+        set_rng_state(checkpoint_in["rng"])
+    logger = RunLogger(args.env_id, algo.name, args.seed, config=args, root=args.runs_dir,
+                       total_steps=args.agent.total_steps, progress=args.progress, run_dir=run_dir, start_step=start,
+                       metrics=(Tags.EPISODIC_RETURN, Tags.EVAL_RETURN))
+    eval_envs = math.gcd(args.loop.eval_episodes, 8)
+
+    def run_evaluation(step: int) -> torch.Tensor:
+        rng = np.random.default_rng([args.seed, step])  # evaluation never touches the agent's generators
+        result = evaluate(algo.eval_policy(agent, args.agent, rng), args.env_id, args.loop.eval_episodes,
+                          seed=args.seed + 100_000, device=device, num_envs=eval_envs,
+                          atari=args.atari if atari else None)
+        return result.returns
+
+    def write_checkpoint(loop_state: dict[str, Any]) -> None:
+        step = int(loop_state["step"])
+        state = {"format": CHECKPOINT_FORMAT, "experiment": algo.name, "args": dataclasses.asdict(args),
+                 "loop": loop_state, "agent": agent.state_dict(), "rng": get_rng_state(), "replay_file": None}
+        if replay is not None and args.save_replay:
+            state["replay_file"] = f"replay-{step}.pt"
+            save_checkpoint(logger.run_dir / state["replay_file"], {"replay": replay.state_dict()})
+        save_checkpoint(logger.checkpoint_path(), state)
+        for old in logger.run_dir.glob("replay-*.pt"):  # the checkpoint now points at the new one
+            if old.name != state["replay_file"]:
+                old.unlink(missing_ok=True)
+
+    try:
+        result = run_training(agent, env, logger, args.agent.total_steps, args.loop, evaluate=run_evaluation,
+                              checkpoint=write_checkpoint, resume=checkpoint_in["loop"] if checkpoint_in else None,
+                              stop_step=stop_step)
+    finally:
+        env.close()
+        logger.close()
+    return result, logger.run_dir
+
+
+def main(algo: Algorithm, defaults: Any, description: str, argv: Sequence[str] | None = None) -> LoopResult:
+    """Command-line entry point; prints the final evaluation and where the logs are."""
+    try:
+        args = parse_args(argv, defaults, algo, description)
+        result, run_dir = train(args, algo)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if result.evaluations:
+        step, mean = result.evaluations[-1]
+        print(f"final evaluation at step {step:,}: mean return {mean:.1f}")
+    print(f"logs and checkpoint: {run_dir}")
+    print(f"view them with:      tensorboard --logdir {Path(run_dir).parent}")
+    return result
