@@ -83,7 +83,7 @@ class DQNConfig:
     per_beta_start: float = 0.4
     per_eps: float = 1e-6
     hidden_sizes: tuple[int, ...] = (120, 84)
-    channels_last: bool = False
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         positive = ("total_steps", "num_envs", "target_update_interval", "batch_size", "train_frequency",

@@ -226,19 +226,23 @@ class ReplayBuffer:
             # previous add's next-frame slot, already marked empty then.)
             stale = (slot_abs[:, None] + torch.arange(1, self.frame_stack + 1, device=self.device)) % s
             self._invalidate(stale)
+            rows_at: Any = (self._env_ids, slot)  # per-env slots (on the device): advanced indexing
+            self.head = slot_abs
         else:
-            slot_abs = self.head + 1
-            slot = slot_abs % s
-            self.observations[self._env_ids, slot] = obs
-            self.next_observations[self._env_ids, slot] = next_obs
-        self.actions[self._env_ids, slot] = action
-        self.rewards[self._env_ids, slot] = reward.to(torch.float32)
-        self.terminated[self._env_ids, slot] = terminated
-        self.truncated[self._env_ids, slot] = truncated
-        self.step_id[self._env_ids, slot] = self._adds
+            # Every stream writes slot adds % slots, known on the host: plain slicing (no index tensors).
+            slot = self._adds % s
+            rows_at = (slice(None), slot)
+            self.observations[rows_at] = obs
+            self.next_observations[rows_at] = next_obs
+            self.head.fill_(self._adds)
+        self.actions[rows_at] = action
+        self.rewards[rows_at] = reward.to(torch.float32)
+        self.terminated[rows_at] = terminated
+        self.truncated[rows_at] = truncated
+        self.step_id[rows_at] = self._adds
         self._set_valid(slot)
-        self.head = slot_abs
-        self._last_done = terminated | truncated
+        if self.frame_stack is not None:
+            self._last_done = terminated | truncated
         self._adds += 1
 
     def _invalidate(self, slots: torch.Tensor) -> None:
@@ -246,9 +250,12 @@ class ReplayBuffer:
         rows = self._env_ids[:, None].expand_as(slots)
         self.valid[rows, slots] = False
 
-    def _set_valid(self, slot: torch.Tensor) -> None:
-        """Mark ``slot`` ``[num_envs]`` as holding a (new) transition."""
-        self.valid[self._env_ids, slot] = True
+    def _set_valid(self, slot: torch.Tensor | int) -> None:
+        """Mark ``slot`` (``[num_envs]``, or one slot for every stream) as holding a transition."""
+        if isinstance(slot, int):
+            self.valid[:, slot] = True
+        else:
+            self.valid[self._env_ids, slot] = True
 
     # ---------------------------------------------------------------------------- sample
     def __len__(self) -> int:
@@ -472,7 +479,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             node = node // 2
             self.tree[node] = self.tree[2 * node] + self.tree[2 * node + 1]
 
-    def _set_valid(self, slot: torch.Tensor) -> None:
+    def _set_valid(self, slot: torch.Tensor | int) -> None:
         super()._set_valid(slot)
         flat = self._env_ids * self.slots + slot
         self._write_leaves(flat, self.max_priority.pow(self.alpha).expand(flat.shape[0]))

@@ -51,3 +51,21 @@ def test_polyak_update():
     torch.testing.assert_close(target.weight, online.weight)
     with pytest.raises(ValueError, match="tau"):
         polyak_update_(target, online, 0.0)
+
+
+def test_fast_adam_follows_torch_adam():
+    from foundations.nets import fast_adam
+
+    torch.manual_seed(0)
+    a = torch.nn.Linear(5, 3)
+    b = torch.nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    opt_a, opt_b = fast_adam(a.parameters(), 1e-2, eps=1e-6), torch.optim.Adam(b.parameters(), lr=1e-2, eps=1e-6)
+    x = torch.randn(16, 5)
+    for _ in range(50):
+        for net, opt in ((a, opt_a), (b, opt_b)):
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
