@@ -313,7 +313,7 @@ class ReplayBuffer:
         ``in_range=True`` promises ``0 <= indices < capacity`` (skips that check).
         """
         if in_range:
-            ok = self.valid.view(-1)[indices]
+            ok = self.valid.view(-1).index_select(0, indices)
         else:
             inside = (indices >= 0) & (indices < self.capacity)
             indices = torch.where(inside, indices, 0)
@@ -360,8 +360,8 @@ class ReplayBuffer:
             end = base + (slot + last) % self.slots
             rewards = rewards.float()
         else:
-            rewards = self.rewards.view(-1)[idx]
-            discounts = torch.where(self.terminated.view(-1)[idx], 0.0, self.gamma)
+            rewards = self.rewards.view(-1).index_select(0, idx)  # index_select: cheapest gather per call
+            discounts = torch.where(self.terminated.view(-1).index_select(0, idx), 0.0, self.gamma)
             end = idx
         if self.frame_stack is not None:
             k, table = self.frame_stack, self.frame_rows.view(-1, self.frame_stack + 1)
@@ -381,7 +381,7 @@ class ReplayBuffer:
             next_obs = self.next_observations.view(rows, -1).index_select(0, end).view(-1, *self.obs_shape)
         return ReplayBatch(
             obs=obs,
-            actions=self.actions.view(-1, *self.action_shape)[idx],
+            actions=self.actions.view(-1, *self.action_shape).index_select(0, idx),
             rewards=rewards,
             next_obs=next_obs,
             discounts=discounts,
