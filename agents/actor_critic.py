@@ -115,18 +115,12 @@ class ActorCriticAgent:
             if changed:
                 raise ValueError(f"{', '.join(changed)} only apply to continuous (Box) action spaces; "
                                  f"this env's is {action_space}")
-            self.policy = ActorCritic(obs_shape, num_actions=int(action_space.n), hidden_sizes=config.hidden_sizes,
-                                      shared=config.shared)
+        self.policy = ActorCritic.for_space(obs_shape, action_space, config.hidden_sizes, config.shared,
+                                            config.log_std_init)
+        if self.policy.discrete:
             action_shape, action_dtype = (), torch.int64
-            self._low = self._high = None
-        elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-            self.policy = ActorCritic(obs_shape, action_dim=action_space.shape[0], hidden_sizes=config.hidden_sizes,
-                                      shared=config.shared, log_std_init=config.log_std_init)
-            action_shape, action_dtype = tuple(action_space.shape), torch.float32
-            self._low = torch.as_tensor(action_space.low, dtype=torch.float32, device=self.device)
-            self._high = torch.as_tensor(action_space.high, dtype=torch.float32, device=self.device)
         else:
-            raise ValueError(f"actor-critic agents support Discrete or 1-D Box action spaces, got {action_space}")
+            action_shape, action_dtype = tuple(action_space.shape), torch.float32
         self.policy.to(self.device)
         params = list(self.policy.parameters())
         if config.optimizer == "adam":
@@ -143,9 +137,7 @@ class ActorCriticAgent:
 
     # ------------------------------------------------------------------------ acting
     def _env_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        if self._low is not None and self.config.clip_actions:
-            return torch.maximum(torch.minimum(actions, self._high), self._low)
-        return actions
+        return self.policy.clip(actions) if self.config.clip_actions else actions
 
     def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         """Env actions ``[B]`` or ``[B, D]`` for evaluation (the mode of the policy by default)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import gymnasium as gym
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -91,6 +92,28 @@ class ActorCritic(nn.Module):
         self.policy_head = layer_init(nn.Linear(actor_features, out), gain=0.01)
         self.value_head = layer_init(nn.Linear(features, 1), gain=1.0)
         self.log_std = None if self.discrete else nn.Parameter(torch.full((action_dim,), float(log_std_init)))
+        self.register_buffer("action_low", None)  # Box bounds, set by for_space
+        self.register_buffer("action_high", None)
+
+    @classmethod
+    def for_space(cls, obs_shape: tuple[int, ...], action_space: gym.Space, hidden_sizes: tuple[int, ...] = (64, 64),
+                  shared: bool = False, log_std_init: float = 0.0) -> ActorCritic:
+        """The policy for a Gymnasium ``Discrete`` or 1-D ``Box`` action space (Box bounds kept for :meth:`clip`)."""
+        if isinstance(action_space, gym.spaces.Discrete):
+            return cls(obs_shape, num_actions=int(action_space.n), hidden_sizes=hidden_sizes, shared=shared)
+        if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+            policy = cls(obs_shape, action_dim=action_space.shape[0], hidden_sizes=hidden_sizes, shared=shared,
+                         log_std_init=log_std_init)
+            policy.action_low = torch.as_tensor(action_space.low, dtype=torch.float32)
+            policy.action_high = torch.as_tensor(action_space.high, dtype=torch.float32)
+            return policy
+        raise ValueError(f"policy-gradient agents support Discrete or 1-D Box action spaces, got {action_space}")
+
+    def clip(self, actions: torch.Tensor) -> torch.Tensor:
+        """Continuous actions clipped to the action space's bounds (discrete: unchanged)."""
+        if self.action_low is None:
+            return actions
+        return torch.maximum(torch.minimum(actions, self.action_high), self.action_low)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``obs`` ``[B, *obs_shape]`` -> (logits ``[B, A]`` or means ``[B, D]``, values ``[B]``)."""

@@ -74,15 +74,7 @@ class REINFORCE:
     def __init__(self, config: REINFORCEConfig, obs_shape: tuple[int, ...], obs_dtype: torch.dtype,
                  action_space: gym.Space, device: str | torch.device = "cpu", seed: int = 0) -> None:
         self.config, self.device = config, torch.device(device)
-        if isinstance(action_space, gym.spaces.Discrete):
-            self.policy = ActorCritic(obs_shape, num_actions=int(action_space.n), hidden_sizes=config.hidden_sizes)
-            self._low = self._high = None
-        elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-            self.policy = ActorCritic(obs_shape, action_dim=action_space.shape[0], hidden_sizes=config.hidden_sizes)
-            self._low = torch.as_tensor(action_space.low, dtype=torch.float32, device=self.device)
-            self._high = torch.as_tensor(action_space.high, dtype=torch.float32, device=self.device)
-        else:
-            raise ValueError(f"REINFORCE supports Discrete or 1-D Box action spaces, got {action_space}")
+        self.policy = ActorCritic.for_space(obs_shape, action_space, config.hidden_sizes)
         self.policy.to(self.device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
         self.generator = torch.Generator(self.device).manual_seed(seed)
@@ -102,12 +94,7 @@ class REINFORCE:
         """Env actions for evaluation (the policy's mode by default)."""
         with torch.inference_mode():
             actions, _, _ = self.policy.sample(obs, self.generator, deterministic=deterministic)
-        return self._env_actions(actions.clone())
-
-    def _env_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        if self._low is not None:
-            return torch.maximum(torch.minimum(actions, self._high), self._low)
-        return actions
+        return self.policy.clip(actions.clone())
 
     def explore(self, obs: torch.Tensor, step: int) -> torch.Tensor:
         with torch.no_grad():
@@ -115,7 +102,7 @@ class REINFORCE:
         self._obs.append(obs)
         self._actions.append(actions)
         self._recorded.append(self.recording.clone())
-        return self._env_actions(actions)
+        return self.policy.clip(actions)
 
     def observe(self, obs: torch.Tensor, actions: torch.Tensor, result: Any) -> None:
         cut = result.terminated | result.truncated
