@@ -133,7 +133,6 @@ class ActorCriticAgent:
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.updates = 0
         self._next_obs: torch.Tensor | None = None
-        self._pending: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------------ acting
     def _env_actions(self, actions: torch.Tensor) -> torch.Tensor:

@@ -56,17 +56,19 @@ class LoopConfig:
 class ActionLog:
     """Every action sent to the env, ``[vector steps, num_envs, *action_shape]`` on the CPU, grown by doubling.
 
-    Discrete actions take one byte each (up to 256 actions).
+    Args:
+      num_actions: size of a discrete action space (0 for continuous actions); up to 256
+        actions are stored in one byte each.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, num_actions: int = 0) -> None:
         self.actions: torch.Tensor | None = None
         self.length = 0
+        self._bytes = 0 < num_actions <= 256
 
     def append(self, actions: torch.Tensor) -> None:
         if self.actions is None:
-            small = not actions.is_floating_point() and int(actions.max()) < 256 and int(actions.min()) >= 0
-            dtype = torch.uint8 if small else actions.dtype
+            dtype = torch.uint8 if self._bytes else actions.dtype
             self.actions = torch.zeros((1024, *actions.shape), dtype=dtype)
         if self.length == self.actions.shape[0]:
             grown = torch.zeros((2 * self.length, *self.actions.shape[1:]), dtype=self.actions.dtype)
@@ -127,7 +129,7 @@ def run_training(
         ``total_steps`` (for tests and budgeted sessions).
     """
     n = env.num_envs
-    log = ActionLog()
+    log = ActionLog(env.num_actions)
     step, evaluations = 0, []
     latest: dict[str, torch.Tensor] | None = None
     if resume is not None:
