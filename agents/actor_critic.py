@@ -20,6 +20,7 @@ from torch import nn
 
 from agents.policies import ActorCritic
 from agents.rollout import Rollout
+from foundations.checks import positive_int, unit_interval
 from foundations.nets import fast_adam
 
 
@@ -70,14 +71,11 @@ class ActorCriticConfig:
     def __post_init__(self) -> None:
         name = type(self).__name__
         for field in ("total_steps", "num_envs", "num_steps"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}.{field} must be an integer >= 1, got {value!r}")
+            positive_int(f"{name}.{field}", getattr(self, field))
         if not self.learning_rate > 0:
             raise ValueError(f"{name}.learning_rate must be > 0, got {self.learning_rate}")
         for field in ("gamma", "gae_lambda"):
-            if not 0.0 <= getattr(self, field) <= 1.0:
-                raise ValueError(f"{name}.{field} must be in [0, 1], got {getattr(self, field)}")
+            unit_interval(f"{name}.{field}", getattr(self, field))
         if self.optimizer not in ("adam", "rmsprop"):
             raise ValueError(f"{name}.optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
         if self.ent_coef < 0 or self.vf_coef < 0:

@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from agents.replay import PrioritizedReplayBuffer, ReplayBatch, ReplayBuffer
 from agents.schedules import linear_schedule
 from agents.targets import action_values, double_q_learning_target, q_learning_target
+from foundations.checks import choose, positive_int, unit_interval
 from foundations.encoders import NatureCNN
 from foundations.nets import fast_adam, mlp, polyak_update_
 
@@ -89,9 +90,7 @@ class DQNConfig:
         positive = ("total_steps", "num_envs", "target_update_interval", "batch_size", "train_frequency",
                     "gradient_steps", "n_step")
         for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"DQNConfig.{name} must be an integer >= 1, got {value!r}")
+            positive_int(f"DQNConfig.{name}", getattr(self, name))
         if self.buffer_size < 1:
             hint = " (prioritized replay needs a replay buffer)" if self.prioritized else ""
             raise ValueError(f"DQNConfig.buffer_size must be >= 1, got {self.buffer_size}{hint}")
@@ -104,8 +103,7 @@ class DQNConfig:
                 raise ValueError(f"DQNConfig.{name} must be > 0, got {getattr(self, name)}")
         for name in ("gamma", "epsilon_start", "epsilon_end", "eval_epsilon", "exploration_fraction",
                      "per_beta_start"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"DQNConfig.{name} must be in [0, 1], got {getattr(self, name)}")
+            unit_interval(f"DQNConfig.{name}", getattr(self, name))
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"DQNConfig.tau must be in (0, 1], got {self.tau}")
         if self.loss not in ("huber", "mse"):
@@ -367,7 +365,4 @@ PRESETS: dict[str, DQNConfig] = {
 
 def preset(name: str) -> DQNConfig:
     """The named preset; ``ValueError`` listing the known ones for an unknown name."""
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+    return choose("preset", name, PRESETS)

@@ -20,6 +20,7 @@ import torch
 from agents.actor_critic import normalize
 from agents.policies import ActorCritic
 from agents.targets import discounted_returns
+from foundations.checks import positive_int, unit_interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,13 +52,10 @@ class REINFORCEConfig:
 
     def __post_init__(self) -> None:
         for field in ("total_steps", "num_envs", "episodes_per_update"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"REINFORCEConfig.{field} must be an integer >= 1, got {value!r}")
+            positive_int(f"REINFORCEConfig.{field}", getattr(self, field))
         if not self.learning_rate > 0:
             raise ValueError(f"REINFORCEConfig.learning_rate must be > 0, got {self.learning_rate}")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"REINFORCEConfig.gamma must be in [0, 1], got {self.gamma}")
+        unit_interval("REINFORCEConfig.gamma", self.gamma)
 
 
 class REINFORCE:

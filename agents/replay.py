@@ -54,6 +54,8 @@ from typing import Any
 
 import torch
 
+from foundations.checks import positive_int, unit_interval
+
 
 @dataclasses.dataclass(frozen=True)
 class ReplayBatch:
@@ -77,12 +79,6 @@ class ReplayBatch:
     discounts: torch.Tensor
     indices: torch.Tensor
     weights: torch.Tensor
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
 
 
 class ReplayBuffer:
@@ -115,14 +111,13 @@ class ReplayBuffer:
         n_step: int = 1,
         gamma: float = 0.99,
     ) -> None:
-        _positive_int("capacity", capacity)
-        _positive_int("num_envs", num_envs)
-        _positive_int("n_step", n_step)
-        if not 0.0 <= gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+        positive_int("capacity", capacity)
+        positive_int("num_envs", num_envs)
+        positive_int("n_step", n_step)
+        unit_interval("gamma", gamma)
         obs_shape, action_shape = tuple(obs_shape), tuple(action_shape)
         if frame_stack is not None:
-            _positive_int("frame_stack", frame_stack)
+            positive_int("frame_stack", frame_stack)
             if len(obs_shape) < 2 or obs_shape[0] != frame_stack:
                 raise ValueError(
                     f"with frame_stack={frame_stack}, obs_shape must be ({frame_stack}, ...), got {obs_shape}"
@@ -274,7 +269,7 @@ class ReplayBuffer:
         return self.get(idx)
 
     def _check_sample(self, batch_size: int) -> None:
-        _positive_int("batch_size", batch_size)
+        positive_int("batch_size", batch_size)
         if self._adds == 0:
             raise ValueError("cannot sample from an empty replay buffer; add transitions first")
         stored_at_most = self.num_envs * min(self._adds, self.slots)
@@ -519,8 +514,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None, beta: float = 0.4) -> ReplayBatch:
         """Prioritized batch; ``weights`` are the normalised importance-sampling weights."""
-        if not 0.0 <= beta <= 1.0:
-            raise ValueError(f"beta must be in [0, 1], got {beta}")
+        unit_interval("beta", beta)
         self._check_sample(batch_size)
         idx = self._draw_ready(batch_size, generator, self._draw_prioritized)
         batch = self.get(idx)

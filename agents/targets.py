@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from foundations.checks import unit_interval
+
 
 def q_learning_target(r_t: torch.Tensor, discount_t: torch.Tensor, q_t_target: torch.Tensor) -> torch.Tensor:
     """Q-learning target ``r_t + discount_t * max_a q_t_target[a]`` (Mnih et al. 2015).
@@ -115,8 +117,7 @@ def generalized_advantages(
     shapes = {t.shape for t in (r_t, discount_t, v_tm1, v_t, cut_t)}
     if len(shapes) != 1 or r_t.ndim != 2:
         raise ValueError(f"r_t, discount_t, v_tm1, v_t and cut_t must all be [T, N]; got {sorted(map(list, shapes))}")
-    if not 0.0 <= lambda_ <= 1.0:
-        raise ValueError(f"lambda_ must be in [0, 1], got {lambda_}")
+    unit_interval("lambda_", lambda_)
     with torch.no_grad():
         delta = r_t + discount_t * v_t - v_tm1
         trace = discount_t * lambda_ * (~cut_t).to(r_t.dtype)

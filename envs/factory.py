@@ -15,6 +15,7 @@ from envs.atari import (
     register_atari,
 )
 from envs.vector import TensorVecEnv
+from foundations.checks import positive_int
 
 BACKENDS = ("auto", "ale", "gymnasium")
 VECTORIZATIONS = ("sync", "async")
@@ -65,8 +66,7 @@ def make_env(
     Returns:
       a :class:`TensorVecEnv`; see :mod:`envs.vector` for the step semantics.
     """
-    if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
-        raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    positive_int("num_envs", num_envs)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if vectorization not in VECTORIZATIONS:

@@ -20,7 +20,6 @@ from agents.a2c import A2C, A2CConfig
 from agents.loop import LoopResult
 from envs import TensorVecEnv
 from experiments import driver
-from experiments.ppo import eval_policy
 
 PRESETS: dict[str, A2CConfig] = {
     "default": A2CConfig(),
@@ -40,7 +39,7 @@ def build(config: A2CConfig, env: TensorVecEnv, device: torch.device, seed: int)
     return A2C(config, env.obs_shape, env.obs_dtype, env.single_action_space, device=device, seed=seed)
 
 
-ALGORITHM = driver.Algorithm("a2c", PRESETS, build, eval_policy)
+ALGORITHM = driver.Algorithm("a2c", PRESETS, build, driver.policy_mode)
 
 
 def main(argv: Sequence[str] | None = None) -> LoopResult:

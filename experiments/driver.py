@@ -21,6 +21,7 @@ import tyro
 
 from agents.loop import LoopConfig, LoopResult, run_training
 from envs import AtariConfig, TensorVecEnv, evaluate, is_atari_id, make_env
+from foundations.checks import choose
 from foundations.runlog import RunLogger, Tags, load_checkpoint, save_checkpoint
 from foundations.seeding import get_rng_state, seed_everything, set_rng_state
 
@@ -70,10 +71,12 @@ class Algorithm:
     eval_policy: Callable[[Any, Any, np.random.Generator], Callable[[torch.Tensor], torch.Tensor]]
 
     def preset(self, name: str) -> Any:
-        try:
-            return self.presets[name]
-        except KeyError:
-            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(self.presets)}") from None
+        return choose("preset", name, self.presets)
+
+
+def policy_mode(agent: Any, config: Any, rng: np.random.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Evaluation policy of the policy-gradient agents: the mode of the policy (argmax / Gaussian mean)."""
+    return lambda obs: agent.act(obs, deterministic=True)
 
 
 def parse_args(argv: Sequence[str] | None, defaults: Any, algo: Algorithm, description: str) -> Any:

@@ -18,10 +18,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
-from agents.actor_critic import ActorCriticAgent
 from agents.loop import LoopResult
 from agents.ppo import PPO, PPOConfig
 from envs import TensorVecEnv
@@ -55,11 +53,7 @@ def build(config: PPOConfig, env: TensorVecEnv, device: torch.device, seed: int)
     return PPO(config, env.obs_shape, env.obs_dtype, env.single_action_space, device=device, seed=seed)
 
 
-def eval_policy(agent: ActorCriticAgent, config: PPOConfig, rng: np.random.Generator):
-    return lambda obs: agent.act(obs, deterministic=True)
-
-
-ALGORITHM = driver.Algorithm("ppo", PRESETS, build, eval_policy)
+ALGORITHM = driver.Algorithm("ppo", PRESETS, build, driver.policy_mode)
 
 
 def main(argv: Sequence[str] | None = None) -> LoopResult:

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 from agents.loop import LoopResult
 from experiments import driver
-from experiments.ppo import PRESETS, Args, build, eval_policy
+from experiments.ppo import PRESETS, Args, build
 
-ALGORITHM = driver.Algorithm("ppo_atari", PRESETS, build, eval_policy)
+ALGORITHM = driver.Algorithm("ppo_atari", PRESETS, build, driver.policy_mode)
 DEFAULTS = dataclasses.replace(Args(), env_id="ALE/Pong-v5", preset="atari")
 
 

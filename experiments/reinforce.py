@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from agents.loop import LoopResult
@@ -35,11 +34,7 @@ def build(config: REINFORCEConfig, env: TensorVecEnv, device: torch.device, seed
     return REINFORCE(config, env.obs_shape, env.obs_dtype, env.single_action_space, device=device, seed=seed)
 
 
-def eval_policy(agent: REINFORCE, config: REINFORCEConfig, rng: np.random.Generator):
-    return lambda obs: agent.act(obs, deterministic=True)
-
-
-ALGORITHM = driver.Algorithm("reinforce", PRESETS, build, eval_policy)
+ALGORITHM = driver.Algorithm("reinforce", PRESETS, build, driver.policy_mode)
 
 
 def main(argv: Sequence[str] | None = None) -> LoopResult:
