@@ -265,8 +265,8 @@ class ReplayBuffer:
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> ReplayBatch:
         """``batch_size`` transitions drawn uniformly (with replacement) from the ready ones."""
         self._check_sample(batch_size)
-        idx = self._draw_ready(batch_size, generator, self._draw_uniform, in_range=True)
-        return self.get(idx)
+        idx, window = self._draw_ready(batch_size, generator, self._draw_uniform, in_range=True)
+        return self.get(idx, window=window)
 
     def _check_sample(self, batch_size: int) -> None:
         positive_int("batch_size", batch_size)
@@ -290,12 +290,13 @@ class ReplayBuffer:
         u = torch.rand(batch_size, device=self.device, dtype=torch.float64, generator=generator)
         return env * self.slots + (u * filled).long()
 
-    def _draw_ready(self, batch_size: int, generator: torch.Generator | None, draw, in_range: bool = False) -> torch.Tensor:
+    def _draw_ready(self, batch_size: int, generator: torch.Generator | None, draw, in_range: bool = False):
+        """Indices ``[batch]`` that are all ready, and their n-step window (``None`` for n=1) for :meth:`get`."""
         idx = draw(batch_size, generator)
         for _ in range(200):
-            ready = self.ready(idx, in_range)
+            ready, window = self._ready(idx, in_range)
             if bool(ready.all()):
-                return idx
+                return idx, window
             idx = torch.where(ready, idx, draw(batch_size, generator))
         raise ValueError(
             "the replay buffer holds no transition ready to sample (n-step windows incomplete?); "
@@ -307,6 +308,11 @@ class ReplayBuffer:
 
         ``in_range=True`` promises ``0 <= indices < capacity`` (skips that check).
         """
+        return self._ready(indices, in_range)[0]
+
+    def _ready(self, indices: torch.Tensor, in_range: bool):
+        """:meth:`ready`, plus the n-step window it computed (``None`` for n=1)."""
+        window = None
         if in_range:
             ok = self.valid.view(-1).index_select(0, indices)
         else:
@@ -314,9 +320,9 @@ class ReplayBuffer:
             indices = torch.where(inside, indices, 0)
             ok = self.valid.view(-1)[indices] & inside
         if self.n_step > 1:
-            _, end, _ = self._window(indices // self.slots, indices % self.slots)
-            ok &= end >= 0
-        return ok
+            window = self._window(indices // self.slots, indices % self.slots)
+            ok &= window[1] >= 0
+        return ok, window
 
     def _window(self, env: torch.Tensor, slot: torch.Tensor):
         """n-step window of transitions at ``(env, slot)``.
@@ -342,15 +348,18 @@ class ReplayBuffer:
         term = self.terminated[env, (slot + last.clamp(min=0)) % s]
         return rewards, last, term
 
-    def get(self, indices: torch.Tensor) -> ReplayBatch:
-        """The transitions at flat slot ``indices`` ``[batch]`` (which must be ready)."""
+    def get(self, indices: torch.Tensor, *, window: Any = None) -> ReplayBatch:
+        """The transitions at flat slot ``indices`` ``[batch]`` (which must be ready).
+
+        ``window``: their n-step window if the caller already has it (sampling does).
+        """
         idx = indices
         if idx.dtype != torch.int64 or idx.device != self.device:
             idx = idx.to(self.device, torch.int64)
         if self.n_step > 1:
             slot = idx % self.slots
             base = idx - slot  # flat index of slot 0 of each transition's env ring
-            rewards, last, term = self._window(idx // self.slots, slot)
+            rewards, last, term = window if window is not None else self._window(idx // self.slots, slot)
             discounts = self._gamma_powers[last + 1].float() * ~term
             end = base + (slot + last) % self.slots
             rewards = rewards.float()
@@ -516,8 +525,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """Prioritized batch; ``weights`` are the normalised importance-sampling weights."""
         unit_interval("beta", beta)
         self._check_sample(batch_size)
-        idx = self._draw_ready(batch_size, generator, self._draw_prioritized)
-        batch = self.get(idx)
+        idx, window = self._draw_ready(batch_size, generator, self._draw_prioritized)
+        batch = self.get(idx, window=window)
         probs = self.tree[idx + self._leaves] / self.tree[1]
         w = (self.valid.sum() * probs).pow(-beta)  # N: stored transitions
         return dataclasses.replace(batch, weights=(w / w.max()).float())
