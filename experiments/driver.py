@@ -21,6 +21,7 @@ import tyro
 
 from agents.loop import LoopConfig, LoopResult, run_training
 from envs import AtariConfig, TensorVecEnv, evaluate, is_atari_id, make_env
+from experiments.common import rebuild, resolve_device
 from foundations.checks import choose
 from foundations.runlog import RunLogger, Tags, load_checkpoint, save_checkpoint
 from foundations.seeding import get_rng_state, seed_everything, set_rng_state
@@ -93,28 +94,6 @@ def parse_args(argv: Sequence[str] | None, defaults: Any, algo: Algorithm, descr
                     config=(tyro.conf.OmitArgPrefixes,))
 
 
-def _rebuild(template: Any, saved: dict[str, Any]) -> Any:
-    """A dataclass like ``template`` with the values of ``saved`` (``dataclasses.asdict`` output)."""
-    values = {}
-    for f in dataclasses.fields(template):
-        current, value = getattr(template, f.name), saved[f.name]
-        if dataclasses.is_dataclass(current):
-            value = _rebuild(current, value)
-        elif isinstance(current, tuple):
-            value = tuple(value)
-        values[f.name] = value
-    return dataclasses.replace(template, **values)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but CUDA is not available; use --device cpu")
-    return device
-
-
 def train(args: Any, algo: Algorithm, stop_step: int | None = None) -> tuple[LoopResult, Path]:
     """Run (or resume) one experiment; returns the loop result and the run directory."""
     checkpoint_in: dict[str, Any] | None = None
@@ -122,7 +101,7 @@ def train(args: Any, algo: Algorithm, stop_step: int | None = None) -> tuple[Loo
         checkpoint_in = load_checkpoint(args.resume)
         if checkpoint_in.get("format") != CHECKPOINT_FORMAT or checkpoint_in.get("experiment") != algo.name:
             raise ValueError(f"{args.resume} is not a {algo.name} checkpoint (format {CHECKPOINT_FORMAT})")
-        args = dataclasses.replace(_rebuild(args, checkpoint_in["args"]), resume=args.resume)
+        args = dataclasses.replace(rebuild(args, checkpoint_in["args"]), resume=args.resume)
     device = resolve_device(args.device)
     atari = is_atari_id(args.env_id)
     seed_everything(args.seed)
