@@ -88,7 +88,7 @@ def training_step(model: nn.Module, batch_size: int) -> Callable[[], int]:
     return step
 
 
-def build(name: str, batch_size: int, peer_dnc: type | None) -> nn.Module | None:
+def build(name: str, peer_dnc: type | None) -> nn.Module | None:
     torch.manual_seed(0)
     task = Copy(bits=8)
     i, o = task.input_size, task.output_size
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     for b in args.batch_sizes:
         steps = {}
         for name in names:
-            model = build(name, b, peer_dnc)
+            model = build(name, peer_dnc)
             if model is not None:
                 steps[name] = training_step(model, b)
                 steps[name]()  # warm-up (and compile)
