@@ -115,7 +115,7 @@ def make_model(args: ImageClassifierArgs, image_shape: Sequence[int], num_classe
             if isinstance(module, nn.ReLU) and args.dropout > 0:
                 layers.append(nn.Dropout(args.dropout))
         return nn.Sequential(_Scale(), *layers, nn.Linear(body.out_features, num_classes))
-    encoder_cls = CifarCNN if tuple(image_shape)[0] == 3 else MnistCNN
+    encoder_cls = CifarCNN if int(image_shape[0]) == 3 else MnistCNN
     encoder = encoder_cls(tuple(image_shape), batch_norm=args.batch_norm, dropout=args.dropout)
     return nn.Sequential(encoder, nn.Linear(encoder.out_features, num_classes))
 
