@@ -1,5 +1,9 @@
 """Foundations: nets, encoders, optimizers, data, training loops and run logging.
 
+Submodules: ``optim`` (optimizers from their equations), ``data`` (dataset readers), ``batches``
+(device-resident batches, augmentations), ``synthetic`` (generated datasets), ``train`` (``fit``,
+``evaluate``), ``sequence`` (recurrent sequence models), ``runlog``, ``seeding``, ``checks``.
+
 The lowest layer of the project: nothing here imports from ``envs``, ``agents``,
 ``memory_nets`` or ``experiments``.
 """
