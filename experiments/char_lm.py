@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import tyro
 from torch import Tensor, nn
 
-from experiments.common import resolve_device
+from experiments.common import parse_and_run, resolve_device
 from foundations import optim
 from foundations.checks import positive_int
 from foundations.runlog import RunLogger, Tags, save_checkpoint
@@ -164,12 +162,7 @@ def run(args: CharLMArgs) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command-line entry point; prints the losses and a sample."""
-    try:
-        args = tyro.cli(CharLMArgs, args=argv, description=__doc__.split("\n\n")[0])
-        r = run(args)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    args, r = parse_and_run(CharLMArgs, run, argv, __doc__)
     print(f"validation loss {r['val_loss']:.4f} nats/char ({r['val_loss'] / math.log(2):.3f} bits), "
           f"unigram baseline {r['unigram_loss']:.4f}")  # fmt: skip
     print(f"sample (temperature {args.temperature}):\n{r['sample']}")

@@ -33,7 +33,7 @@ DEFAULTS = ImageClassifierArgs(
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    return cli(DEFAULTS, "cifar10", __doc__.split("\n\n")[0], argv)
+    return cli(DEFAULTS, "cifar10", __doc__, argv)
 
 
 if __name__ == "__main__":

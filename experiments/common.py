@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import torch
+import tyro
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 def rebuild(template: Any, saved: dict[str, Any]) -> Any:
@@ -29,3 +35,24 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} asked for, but CUDA is not available; use --device cpu")
     return device
+
+
+def parse_and_run(
+    args_class: type[A],
+    run: Callable[[A], R],
+    argv: Sequence[str] | None,
+    doc: str | None,
+    default: A | None = None,
+) -> tuple[A, R]:
+    """Parse flags into ``args_class`` (over ``default``) with tyro and call ``run`` on them.
+
+    The help text is ``doc``'s first paragraph. A ``ValueError`` (a bad flag value, missing or
+    corrupted data) becomes one ``error: ...`` line on stderr and exit status 2, not a traceback.
+    """
+    description = (doc or "").split("\n\n")[0]
+    try:
+        args = tyro.cli(args_class, args=argv, default=default, description=description)
+        return args, run(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -16,16 +16,14 @@ of the best epoch is logged as ``test/accuracy`` and printed.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import tyro
 from torch import nn
 
-from experiments.common import resolve_device
+from experiments.common import parse_and_run, resolve_device
 from foundations import optim
 from foundations.batches import Augment, Labelled
 from foundations.checks import positive_int
@@ -181,14 +179,9 @@ def run(args: ImageClassifierArgs, experiment: str = "image_classifier") -> dict
     return {"run_dir": logger.run_dir, "history": history, "test": test_metrics, "model": model}
 
 
-def cli(defaults: ImageClassifierArgs, experiment: str, description: str, argv: Sequence[str] | None) -> dict[str, Any]:
+def cli(defaults: ImageClassifierArgs, experiment: str, doc: str | None, argv: Sequence[str] | None) -> dict[str, Any]:
     """Parse flags over ``defaults``, run, print the result (errors: one line, exit status 2)."""
-    try:
-        args = tyro.cli(ImageClassifierArgs, args=argv, default=defaults, description=description)
-        result = run(args, experiment)
-    except ValueError as e:  # DataError is a ValueError: missing or corrupted files
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    _, result = parse_and_run(ImageClassifierArgs, lambda a: run(a, experiment), argv, doc, default=defaults)
     h = result["history"]
     print(f"best epoch {h.best_epoch + 1}: val accuracy {h.best.get('accuracy', float('nan')):.4f}")
     print(f"test accuracy {result['test']['accuracy']:.4f}, test loss {result['test']['loss']:.4f}")
@@ -198,7 +191,7 @@ def cli(defaults: ImageClassifierArgs, experiment: str, description: str, argv: 
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    return cli(ImageClassifierArgs(), "image_classifier", __doc__.split("\n\n")[0], argv)
+    return cli(ImageClassifierArgs(), "image_classifier", __doc__, argv)
 
 
 if __name__ == "__main__":

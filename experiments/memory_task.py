@@ -15,16 +15,14 @@ papers' figures.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import tyro
 from torch import nn
 
-from experiments.common import rebuild, resolve_device
+from experiments.common import parse_and_run, rebuild, resolve_device
 from foundations.checks import choose, positive_int
 from foundations.perf import keep_freed_memory
 from foundations.runlog import RunLogger, Tags, load_checkpoint, save_checkpoint
@@ -300,12 +298,7 @@ def train(args: MemoryTaskArgs, stop_at: int | None = None) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command-line entry point; prints the final evaluation and where the logs are."""
     keep_freed_memory()
-    try:
-        args = tyro.cli(MemoryTaskArgs, args=argv, description=__doc__.split("\n")[0])
-        result = train(args)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    _, result = parse_and_run(MemoryTaskArgs, train, argv, __doc__)
     for tag, value in result["eval"].items():
         print(f"{tag}: {value:.3f} bits wrong per sequence")
     print(f"logs and checkpoint: {result['run_dir']}")

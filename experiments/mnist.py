@@ -19,7 +19,7 @@ DEFAULTS = ImageClassifierArgs(dataset="mnist", model="cnn", epochs=10, batch_si
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    return cli(DEFAULTS, "mnist", __doc__.split("\n\n")[0], argv)
+    return cli(DEFAULTS, "mnist", __doc__, argv)
 
 
 if __name__ == "__main__":

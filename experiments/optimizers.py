@@ -13,7 +13,6 @@ tab, ``trajectories``) and the function value per step as ``<surface>/<optimizer
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,9 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import tyro
 from torch import Tensor
 
+from experiments.common import parse_and_run
 from foundations import optim
 from foundations.checks import positive_int
 from foundations.runlog import RunLogger
@@ -148,12 +147,7 @@ def run(args: OptimizersArgs) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command-line entry point; prints each optimizer's final value and distance to the minimum."""
-    try:
-        args = tyro.cli(OptimizersArgs, args=argv, description=__doc__.split("\n\n")[0])
-        out = run(args)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    args, out = parse_and_run(OptimizersArgs, run, argv, __doc__)
     for surface in SURFACES:
         print(f"{surface.name} after {args.steps} steps (start {surface.start}, minimum {surface.minimum}):")
         for name, (path, values) in out["results"][surface.name].items():

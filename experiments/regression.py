@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
-import tyro
 from torch import Tensor, nn
 
+from experiments.common import parse_and_run
 from foundations import optim
 from foundations.batches import Labelled
 from foundations.checks import positive_int
@@ -146,12 +145,7 @@ def run(args: RegressionArgs) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command-line entry point; prints both solutions and the logistic-regression accuracies."""
-    try:
-        args = tyro.cli(RegressionArgs, args=argv, description=__doc__.split("\n\n")[0])
-        r = run(args)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    _, r = parse_and_run(RegressionArgs, run, argv, __doc__)
     fmt = lambda t: " ".join(f"{v:+.5f}" for v in t.tolist())  # noqa: E731
     print("linear regression        w                                          b")
     for name in ("true", "closed_form", "gradient_descent"):
