@@ -159,7 +159,8 @@ def fit(
       early_stopping: stop after this many epochs without improvement of ``monitor`` on
         ``val_data`` by more than ``min_delta`` (needs ``val_data``).
       monitor: the validation metric that picks the best epoch ("accuracy": classification).
-      checkpoint: write the best model (and optimizer, epoch, metrics) here, atomically.
+      checkpoint: write the best model (and optimizer, epoch, metrics) here, atomically; without
+        ``val_data``, the model after each epoch.
       restore_best: load the best epoch's weights back into ``model`` at the end.
       logger: a :class:`RunLogger` for TensorBoard scalars and its progress bar.
       log_every: steps between ``train/loss`` points.
@@ -240,7 +241,12 @@ def fit(
             scheduler.step()
         history.train_loss.append(epoch_loss.item() / max(epoch_examples, 1))
         history.steps = step
-        if val_data is None:
+        if val_data is None:  # nothing to select by: the checkpoint follows the latest epoch
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, {
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                    "step": step, "metrics": {"train_loss": history.train_loss[-1]},
+                })  # fmt: skip
             continue
         metrics = evaluate(model, loss_fn, val_data, eval_batch_size, task)
         history.val.append(metrics)

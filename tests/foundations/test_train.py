@@ -85,6 +85,16 @@ def test_early_stopping_keeps_and_restores_the_best_epoch(tmp_path: Path) -> Non
     assert evaluate(model, nn.CrossEntropyLoss(), val)["loss"] == pytest.approx(history.best_value, rel=1e-6)
 
 
+def test_checkpoint_without_validation_follows_the_last_epoch(tmp_path: Path) -> None:
+    model = nn.Linear(6, 3)
+    history = fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), _classification(),
+                  epochs=2, checkpoint=tmp_path / "last.pt")  # fmt: skip
+    saved = load_checkpoint(tmp_path / "last.pt")
+    assert saved["epoch"] == 1 and saved["step"] == history.steps == 8
+    assert saved["metrics"]["train_loss"] == history.train_loss[-1]
+    assert torch.equal(saved["model"]["weight"], model.weight.detach())
+
+
 def test_monitor_accuracy_and_min_delta() -> None:
     train, val = _classification(400, 0), _classification(200, 1)
     torch.manual_seed(0)
