@@ -13,7 +13,15 @@ from torch import Tensor
 from foundations.batches import Labelled
 from foundations.checks import positive_int
 
-__all__ = ["glyphs", "linear_data", "sentences", "separable_data"]
+__all__ = [
+    "gaussian_ring",
+    "glyphs",
+    "linear_data",
+    "modes_covered",
+    "planted_corpus",
+    "sentences",
+    "separable_data",
+]
 
 
 def _gen(seed: int | torch.Generator) -> torch.Generator:
@@ -141,3 +149,52 @@ def sentences(n: int, seed: int | torch.Generator = 0) -> str:
         text = " ".join(parts)
         lines.append(text[0].upper() + text[1:] + ".")
     return "\n".join(lines) + "\n"
+
+
+def planted_corpus(
+    groups: int = 8, words_per_group: int = 5, sentences_count: int = 3000, length: int = 10,
+    noise_words: int = 20, noise: float = 0.2, seed: int | torch.Generator = 0,
+) -> tuple[list[str], list[list[str]]]:
+    """A token stream with planted co-occurrence: each sentence draws its words from one group
+    (``g3_w0 .. g3_w4``), with probability ``noise`` per token replaced by one of the shared
+    ``noise_words``. Returns the tokens and the groups; a word's nearest neighbours under any
+    decent embedding are the other words of its group."""
+    for name, value in (("groups", groups), ("words_per_group", words_per_group),
+                        ("sentences_count", sentences_count), ("length", length), ("noise_words", noise_words)):
+        positive_int(name, value)
+    g = _gen(seed)
+    planted = [[f"g{i}_w{j}" for j in range(words_per_group)] for i in range(groups)]
+    fillers = [f"n{j}" for j in range(noise_words)]
+    which = torch.randint(0, groups, (sentences_count,), generator=g)
+    picks = torch.randint(0, words_per_group, (sentences_count, length), generator=g)
+    swap = torch.rand(sentences_count, length, generator=g) < noise
+    filler = torch.randint(0, noise_words, (sentences_count, length), generator=g)
+    tokens: list[str] = []
+    for s in range(sentences_count):
+        group = planted[int(which[s])]
+        for t in range(length):
+            tokens.append(fillers[int(filler[s, t])] if swap[s, t] else group[int(picks[s, t])])
+    return tokens, planted
+
+
+def gaussian_ring(
+    n: int, modes: int = 8, radius: float = 2.0, std: float = 0.02, seed: int | torch.Generator = 0
+) -> tuple[Tensor, Tensor]:
+    """``n`` points ``[n, 2]`` from ``modes`` Gaussians of std ``std`` evenly spaced on a circle
+    of ``radius`` (the GAN mode-collapse benchmark of Metz et al. 2017), and the centres ``[modes, 2]``."""
+    positive_int("n", n)
+    positive_int("modes", modes)
+    g = _gen(seed)
+    angles = torch.arange(modes) * (2 * torch.pi / modes)
+    centres = radius * torch.stack([angles.cos(), angles.sin()], dim=1)
+    which = torch.randint(0, modes, (n,), generator=g)
+    return centres[which] + std * torch.randn(n, 2, generator=g), centres
+
+
+def modes_covered(samples: Tensor, centres: Tensor, std: float, min_fraction: float = 0.01) -> int:
+    """How many modes hold at least ``min_fraction`` of ``samples`` within ``3 * std`` of their centre."""
+    dist = torch.cdist(samples.float(), centres.float())  # [n, modes]
+    near = dist.min(1)
+    close = near.values < 3 * std
+    counts = torch.bincount(near.indices[close], minlength=len(centres))
+    return int((counts >= min_fraction * len(samples)).sum())
