@@ -26,7 +26,7 @@ from torch import nn
 from experiments.common import parse_and_run, resolve_device
 from foundations import optim
 from foundations.batches import Augment, Labelled
-from foundations.checks import positive_int
+from foundations.checks import choose, positive_int
 from foundations.data import load_cifar10, load_fashion_mnist, load_mnist
 from foundations.encoders import CifarCNN, MnistCNN
 from foundations.nets import mlp
@@ -87,15 +87,22 @@ class ImageClassifierArgs:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
+def load_dataset(
+    dataset: Dataset, data_dir: str | None = None, download: bool = True, verify: bool = True,
+    seed: int = 1, generated_train: int = 60_000,
+) -> tuple[Labelled, Labelled]:
+    """Training and test sets of ``dataset`` (``glyphs``: ``generated_train`` + 10,000 generated)."""
+    if dataset == "glyphs":
+        return glyphs(generated_train, seed=seed), glyphs(10_000, seed=seed + 10_000)
+    loaders = {"mnist": load_mnist, "fashion_mnist": load_fashion_mnist, "cifar10": load_cifar10}
+    loader = choose("dataset", dataset, loaders)
+    return loader(data_dir, "train", download=download, verify=verify), loader(data_dir, "test", download=download, verify=verify)
+
+
 def load(args: ImageClassifierArgs) -> tuple[Labelled, Labelled]:
     """The training and test sets of ``args.dataset``."""
-    if args.dataset == "glyphs":
-        n = args.train_subset or 60_000
-        return glyphs(n + args.val_size, seed=args.seed), glyphs(10_000, seed=args.seed + 10_000)
-    loader = {"mnist": load_mnist, "fashion_mnist": load_fashion_mnist, "cifar10": load_cifar10}[args.dataset]
-    train = loader(args.data_dir, "train", download=args.download, verify=args.verify)
-    test = loader(args.data_dir, "test", download=args.download, verify=args.verify)
-    return train, test
+    generated = (args.train_subset or 60_000) + args.val_size
+    return load_dataset(args.dataset, args.data_dir, args.download, args.verify, args.seed, generated)
 
 
 def make_model(args: ImageClassifierArgs, image_shape: Sequence[int], num_classes: int) -> nn.Module:
