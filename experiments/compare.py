@@ -1,0 +1,311 @@
+"""Compare agents across seeds and environments from their TensorBoard logs.
+
+    python -m experiments.compare runs/ --out report/
+    python -m experiments.compare runs/sweep-a runs/sweep-b --tag eval/episodic_return --last 5
+    python -m experiments.compare runs/ --group-by agent.double --group-by agent.n_step
+
+Runs are found under the given directories (any folder with a TensorBoard event file) and read
+with TensorBoard's own event reader. They are grouped by (env, label): the label is the
+experiment name plus the ``--group-by`` configuration values (from each run's ``config.json``);
+runs of one group differ only by seed. The report folder gets:
+
+- ``curves-<env>.png``: per group, the mean curve over seeds with a 95% bootstrap band, on a
+  common step grid (each run interpolated linearly between its logged points);
+- ``scores.md`` / ``scores.csv``: final score per group (per seed: the mean of its last
+  ``--last`` logged values), its 95% bootstrap interval, and the human-normalised score for
+  Atari games (Random/Human table in ``experiments/atari_scores.py``);
+- ``aggregates.md`` / ``aggregates.csv`` and ``aggregates.png``: IQM, median, mean and
+  optimality gap over envs with 95% stratified-bootstrap intervals (Agarwal et al. 2021), on
+  human-normalised scores for Atari and min-max normalised scores otherwise (``--normalize``);
+- ``profile.png``: performance profiles (fraction of runs above each normalised score).
+
+Point estimates come from ``rliable.metrics`` when it is installed, else from
+``experiments.rl_stats`` (the same definitions; tests check they agree).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import re
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import tyro
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from experiments import rl_stats
+from experiments.atari_scores import SCORES, game_name
+from experiments.common import parse_and_run
+
+try:  # the reference implementation of the aggregate metrics, when installed
+    from rliable import metrics as _rliable_metrics
+except ImportError:  # not installed: our own implementation of the same definitions
+    _rliable_metrics = None
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareArgs:
+    """Options of the comparison tool."""
+
+    run_dirs: tyro.conf.Positional[tuple[str, ...]]
+    """run directories, or folders holding them."""
+    tag: str = "charts/episodic_return"
+    """scalar to compare (e.g. eval/episodic_return)."""
+    out: str = "report"
+    """folder for the PNGs and tables."""
+    last: int = 10
+    """final score of a run: mean of its last this-many logged values."""
+    points: int = 100
+    """points of the common step grid of the curves."""
+    group_by: tuple[str, ...] = ()
+    """configuration keys (as in config.json, e.g. agent.double) that label groups besides the experiment."""
+    normalize: Literal["auto", "human", "minmax", "none"] = "auto"
+    """scores aggregated over envs: auto = human-normalised for Atari games, min-max otherwise."""
+    reps: int = 2000
+    """bootstrap replicates."""
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class Run:
+    path: Path
+    env_id: str
+    experiment: str
+    seed: int
+    config: dict[str, Any]
+    steps: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    values: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    label: str = ""
+
+
+_NAME = re.compile(r"^(?P<env>.+?)__(?P<exp>.+?)__(?P<seed>-?\d+)__\d+(-\d+)?$")
+
+
+def find_runs(paths: Sequence[str]) -> list[Run]:
+    """Every folder holding a TensorBoard event file under ``paths`` (each path itself included)."""
+    folders: set[Path] = set()
+    for p in map(Path, paths):
+        if not p.exists():
+            raise ValueError(f"no such directory: {p}")
+        folders.update(f.parent for f in p.rglob("events.out.tfevents.*"))
+    if not folders:
+        raise ValueError(f"no TensorBoard event files under {', '.join(paths)}")
+    runs = []
+    for folder in sorted(folders):
+        meta: dict[str, Any] = {}
+        if (folder / "config.json").is_file():
+            meta = json.loads((folder / "config.json").read_text())
+        match = _NAME.match(folder.name)
+        env = meta.get("env_id") or (match["env"] if match else folder.name)
+        exp = meta.get("experiment") or (match["exp"] if match else "run")
+        seed = meta.get("seed", int(match["seed"]) if match else 0)
+        runs.append(Run(folder, env, exp, int(seed), meta.get("config", {})))
+    return runs
+
+
+def read_scalars(run: Run, tag: str) -> set[str]:
+    """Load ``tag`` into ``run.steps`` / ``run.values``; returns every scalar tag the run has."""
+    events = EventAccumulator(str(run.path), size_guidance={"scalars": 0})
+    events.Reload()
+    tags = set(events.Tags().get("scalars", []))
+    if tag in tags:
+        points = events.Scalars(tag)
+        steps = np.array([p.step for p in points], dtype=np.float64)
+        values = np.array([p.value for p in points], dtype=np.float64)
+        order = np.argsort(steps, kind="stable")
+        run.steps, run.values = steps[order], values[order]
+    return tags
+
+
+def _label(run: Run, keys: Sequence[str]) -> str:
+    parts = [run.experiment]
+    for key in keys:
+        if key not in run.config:
+            raise ValueError(f"--group-by {key!r}: not in {run.path / 'config.json'}; keys: {sorted(run.config)[:30]}")
+        parts.append(f"{key}={run.config[key]}")
+    return " ".join(parts)
+
+
+def _rliable_or_own(name: str) -> Any:
+    if _rliable_metrics is None:
+        return rl_stats.AGGREGATES[name]
+    return {"IQM": _rliable_metrics.aggregate_iqm, "median": _rliable_metrics.aggregate_median,
+            "mean": _rliable_metrics.aggregate_mean, "optimality gap": _rliable_metrics.aggregate_optimality_gap}[name]  # fmt: skip
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+
+
+def _write_table(path_md: Path, path_csv: Path, header: list[str], rows: list[list[Any]], note: str) -> None:
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    path_md.write_text(note + "\n\n" + "\n".join(lines) + "\n")
+    with open(path_csv, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def run(args: CompareArgs) -> dict[str, Any]:
+    """Build the report; returns the per-group scores, the aggregates and the written files."""
+    if args.last < 1 or args.points < 2 or args.reps < 1:
+        raise ValueError(f"--last >= 1, --points >= 2 and --reps >= 1 are needed, got {args.last}, {args.points}, {args.reps}")
+    runs = find_runs(args.run_dirs)
+    all_tags: set[str] = set()
+    for r in runs:
+        all_tags |= read_scalars(r, args.tag)
+    with_tag = [r for r in runs if r.values.size]
+    if not with_tag:
+        raise ValueError(f"no run has the tag {args.tag!r}; tags present: {sorted(all_tags)}")
+    missing = [r for r in runs if not r.values.size]
+    if missing:
+        names = ", ".join(r.path.name for r in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        print(f"warning: {len(missing)} run(s) without {args.tag!r} left out: {names}", file=sys.stderr)
+    for r in with_tag:
+        r.label = _label(r, args.group_by)
+    rng = np.random.default_rng(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
+    for r in with_tag:
+        groups[(r.env_id, r.label)].append(r)
+    envs = sorted({env for env, _ in groups})
+    labels = sorted({label for _, label in groups})
+    files: list[Path] = []
+
+    # Curves: one PNG per env, mean and 95% bootstrap band per group.
+    for env in envs:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for label in labels:
+            members = groups.get((env, label))
+            if not members:
+                continue
+            end = min(float(m.steps[-1]) for m in members)
+            start = max(float(m.steps[0]) for m in members)
+            grid = np.linspace(min(start, end), end, args.points)
+            curves = np.stack([np.interp(grid, m.steps, m.values) for m in members])
+            lo, hi = rl_stats.bootstrap_mean_ci(curves, args.reps, rng=rng)
+            line = ax.plot(grid, curves.mean(0), label=f"{label} ({len(members)} seeds)")[0]
+            ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.25)
+        ax.set(title=env, xlabel="step", ylabel=args.tag)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        files.append(out / f"curves-{_safe(env)}.png")
+        fig.savefig(files[-1], dpi=100)
+        plt.close(fig)
+
+    # Final scores per group.
+    finals: dict[tuple[str, str], np.ndarray] = {}
+    score_rows = []
+    for (env, label), members in sorted(groups.items()):
+        members.sort(key=lambda m: m.seed)
+        finals[(env, label)] = np.array([m.values[-args.last :].mean() for m in members])
+        scores = finals[(env, label)]
+        lo, hi = rl_stats.bootstrap_mean_ci(scores, args.reps, rng=rng)
+        row: list[Any] = [env, label, len(scores), float(scores.mean()), float(lo), float(hi)]
+        game = game_name(env)
+        if game is not None:
+            random_score, human = SCORES[game]
+            row.append(float((scores.mean() - random_score) / (human - random_score)))
+        else:
+            row.append("")
+        score_rows.append(row)
+    _write_table(out / "scores.md", out / "scores.csv",
+                 ["env", "group", "seeds", "mean final score", "95% CI low", "95% CI high", "human-normalised"],
+                 score_rows, f"Final `{args.tag}` (mean of the last {args.last} values per run), 95% bootstrap CI over seeds.")  # fmt: skip
+    files += [out / "scores.md", out / "scores.csv"]
+
+    # Aggregates over envs, per label, on normalised scores.
+    aggregates: dict[str, dict[str, tuple[float, float, float]]] = {}
+    matrices: dict[str, np.ndarray] = {}
+    bounds = {env: (min(float(v.min()) for (e, _), v in finals.items() if e == env),
+                    max(float(v.max()) for (e, _), v in finals.items() if e == env)) for env in envs}  # fmt: skip
+
+    def normalise(env: str, scores: np.ndarray) -> np.ndarray:
+        game = game_name(env)
+        mode = args.normalize
+        if mode == "human" or (mode == "auto" and game is not None):
+            if game is None:
+                raise ValueError(f"--normalize human: {env} is not one of the 57 Atari games")
+            random_score, human = SCORES[game]
+            return (scores - random_score) / (human - random_score)
+        if mode in ("minmax", "auto"):
+            low, high = bounds[env]
+            return (scores - low) / (high - low) if high > low else np.zeros_like(scores)
+        return scores
+
+    for label in labels:
+        columns = [normalise(env, finals[(env, label)]) for env in envs if (env, label) in finals]
+        runs_per_task = min(len(c) for c in columns)
+        matrix = np.stack([c[:runs_per_task] for c in columns], axis=1)  # [runs, tasks]
+        matrices[label] = matrix
+        aggregates[label] = {}
+        for name in rl_stats.AGGREGATES:
+            point = float(_rliable_or_own(name)(matrix))
+            lo, hi = rl_stats.stratified_bootstrap_ci(matrix, rl_stats.AGGREGATES[name], args.reps, rng=rng)
+            aggregates[label][name] = (point, lo, hi)
+    agg_rows = [[label, name, *values] for label in labels for name, values in aggregates[label].items()]
+    source = "rliable.metrics" if _rliable_metrics is not None else "experiments.rl_stats"
+    _write_table(out / "aggregates.md", out / "aggregates.csv", ["group", "metric", "estimate", "95% CI low", "95% CI high"],
+                 agg_rows, f"Aggregates over {len(envs)} env(s) of normalised final scores (normalize={args.normalize}); "
+                 f"point estimates: {source}; intervals: stratified bootstrap, {args.reps} replicates.")  # fmt: skip
+    files += [out / "aggregates.md", out / "aggregates.csv"]
+
+    fig, axes = plt.subplots(1, len(rl_stats.AGGREGATES), figsize=(4 * len(rl_stats.AGGREGATES), 0.6 * len(labels) + 1.5))
+    for ax, name in zip(axes, rl_stats.AGGREGATES, strict=True):
+        for i, label in enumerate(labels):
+            point, lo, hi = aggregates[label][name]
+            ax.barh(i, hi - lo, left=lo, height=0.6, alpha=0.6)
+            ax.plot([point, point], [i - 0.3, i + 0.3], color="black")
+        ax.set_yticks(range(len(labels)), labels if ax is axes[0] else [""] * len(labels))
+        ax.set_title(name)
+    fig.tight_layout()
+    files.append(out / "aggregates.png")
+    fig.savefig(files[-1], dpi=100)
+    plt.close(fig)
+
+    top = max(float(m.max()) for m in matrices.values())
+    taus = np.linspace(min(0.0, min(float(m.min()) for m in matrices.values())), max(top, 1e-9), 101)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, matrix in matrices.items():
+        profile = rl_stats.performance_profile(matrix, taus)
+        idx = rng.integers(0, matrix.shape[0], size=(min(args.reps, 500), *matrix.shape))
+        boot = np.stack([rl_stats.performance_profile(np.take_along_axis(matrix, i, axis=0), taus) for i in idx])
+        lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
+        line = ax.plot(taus, profile, label=label)[0]
+        ax.fill_between(taus, lo, hi, color=line.get_color(), alpha=0.2)
+    ax.set(xlabel="normalised score tau", ylabel="fraction of runs with score > tau", title="performance profile")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    files.append(out / "profile.png")
+    fig.savefig(files[-1], dpi=100)
+    plt.close(fig)
+    return {"groups": {k: [m.path for m in v] for k, v in groups.items()}, "finals": finals, "scores": score_rows,
+            "aggregates": aggregates, "matrices": matrices, "files": files, "metrics_source": source}  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    _, r = parse_and_run(CompareArgs, run, argv, __doc__)
+    print((Path(r["files"][0]).parent / "scores.md").read_text())
+    print((Path(r["files"][0]).parent / "aggregates.md").read_text())
+    print("wrote: " + ", ".join(str(f) for f in r["files"]))
+    return r
+
+
+if __name__ == "__main__":
+    main()
