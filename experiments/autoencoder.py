@@ -87,10 +87,7 @@ def run(args: AutoencoderArgs) -> dict[str, Any]:
     """Train; returns run_dir, the test reconstruction loss per epoch and the model."""
     device = resolve_device(args.device)
     seed_everything(args.seed)
-    train, test = load_dataset(args.dataset, args.data_dir, args.download, seed=args.seed,
-                               generated_train=args.train_subset or 60_000)  # fmt: skip
-    if args.train_subset is not None:
-        train = train.subset(slice(0, args.train_subset))
+    train, test = load_dataset(args.dataset, args.data_dir, args.download, seed=args.seed, train_subset=args.train_subset)
     train, test = train.to(device), test.to(device)
     shape = tuple(train.x.shape[1:])
     build = conv_autoencoder if args.model == "conv" else mlp_autoencoder

@@ -84,9 +84,7 @@ class ExplainArgs:
 
 def explain_images(args: ExplainArgs, logger: RunLogger, device: torch.device) -> dict[str, Any]:
     """Train a small CNN, then saliency / IG / occlusion rows for 8 test images."""
-    train, test = load_dataset(args.dataset, args.data_dir, args.download, seed=args.seed,
-                               generated_train=args.train_subset)  # fmt: skip
-    train = train.subset(slice(0, args.train_subset))
+    train, test = load_dataset(args.dataset, args.data_dir, args.download, seed=args.seed, train_subset=args.train_subset)
     if train.x.shape[1:] != (1, 28, 28):
         raise ValueError(f"the image part expects 1x28x28 images, {args.dataset} has {list(train.x.shape[1:])}")
     encoder = MnistCNN()

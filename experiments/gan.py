@@ -93,10 +93,7 @@ def run(args: GANArgs) -> dict[str, Any]:
         data = None
     else:
         latent = args.latent_dim
-        train, _ = load_dataset(args.dataset, args.data_dir, args.download, seed=args.seed,
-                                generated_train=args.train_subset or 60_000)  # fmt: skip
-        if args.train_subset is not None:
-            train = train.subset(slice(0, args.train_subset))
+        train, _ = load_dataset(args.dataset, args.data_dir, args.download, seed=args.seed, train_subset=args.train_subset)
         data = train.x.to(device)
         size = data.shape[-1]
         generator = DCGANGenerator(latent, data.shape[1], size, args.width)

@@ -89,20 +89,27 @@ class ImageClassifierArgs:
 
 def load_dataset(
     dataset: Dataset, data_dir: str | None = None, download: bool = True, verify: bool = True,
-    seed: int = 1, generated_train: int = 60_000,
+    seed: int = 1, train_subset: int | None = None, generated_train: int | None = None,
 ) -> tuple[Labelled, Labelled]:
-    """Training and test sets of ``dataset`` (``glyphs``: ``generated_train`` + 10,000 generated)."""
+    """Training and test sets of ``dataset``, the training set cut to its first ``train_subset``
+    images when given (``glyphs``: ``generated_train`` (default: ``train_subset`` or 60,000)
+    generated training images and 10,000 test images)."""
     if dataset == "glyphs":
-        return glyphs(generated_train, seed=seed), glyphs(10_000, seed=seed + 10_000)
-    loaders = {"mnist": load_mnist, "fashion_mnist": load_fashion_mnist, "cifar10": load_cifar10}
-    loader = choose("dataset", dataset, loaders)
-    return loader(data_dir, "train", download=download, verify=verify), loader(data_dir, "test", download=download, verify=verify)
+        train, test = glyphs(generated_train or train_subset or 60_000, seed=seed), glyphs(10_000, seed=seed + 10_000)
+    else:
+        loader = choose("dataset", dataset, {"mnist": load_mnist, "fashion_mnist": load_fashion_mnist,
+                                             "cifar10": load_cifar10})  # fmt: skip
+        train = loader(data_dir, "train", download=download, verify=verify)
+        test = loader(data_dir, "test", download=download, verify=verify)
+    if train_subset is not None and train_subset < len(train):
+        train = train.subset(slice(0, train_subset))
+    return train, test
 
 
 def load(args: ImageClassifierArgs) -> tuple[Labelled, Labelled]:
     """The training and test sets of ``args.dataset``."""
     generated = (args.train_subset or 60_000) + args.val_size
-    return load_dataset(args.dataset, args.data_dir, args.download, args.verify, args.seed, generated)
+    return load_dataset(args.dataset, args.data_dir, args.download, args.verify, args.seed, generated_train=generated)
 
 
 def make_model(args: ImageClassifierArgs, image_shape: Sequence[int], num_classes: int) -> nn.Module:

@@ -69,10 +69,7 @@ def run(args: VAEArgs) -> dict[str, Any]:
     """Train; returns run_dir, the test ELBO per epoch and the model."""
     device = resolve_device(args.device)
     seed_everything(args.seed)
-    train, test = load_dataset(args.dataset, args.data_dir, args.download, seed=args.seed,
-                               generated_train=args.train_subset or 60_000)  # fmt: skip
-    if args.train_subset is not None:
-        train = train.subset(slice(0, args.train_subset))
+    train, test = load_dataset(args.dataset, args.data_dir, args.download, seed=args.seed, train_subset=args.train_subset)
     train, test = train.to(device), test.to(device)
     vae = VAE(tuple(train.x.shape[1:]), args.latent_dim, args.hidden, args.decoder).to(device)
     opt = optim.Adam(vae.parameters(), lr=args.lr)
