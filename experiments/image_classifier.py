@@ -28,7 +28,7 @@ from foundations import optim
 from foundations.batches import Augment, Labelled
 from foundations.checks import choose, positive_int
 from foundations.data import load_cifar10, load_fashion_mnist, load_mnist
-from foundations.encoders import CifarCNN, MnistCNN
+from foundations.encoders import CifarCNN, MnistCNN, unit_pixels
 from foundations.nets import mlp
 from foundations.runlog import RunLogger, Tags
 from foundations.seeding import seed_everything
@@ -136,7 +136,7 @@ class _Scale(nn.Module):
     """uint8 pixels -> floats in [0, 1] (the CNN encoders do this themselves)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+        return unit_pixels(x)
 
 
 def make_optimizer(args: ImageClassifierArgs, model: nn.Module) -> torch.optim.Optimizer:

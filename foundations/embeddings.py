@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from foundations.checks import positive_int
+from foundations.encoders import unit_pixels
 
 __all__ = [
     "PCA",
@@ -147,12 +148,8 @@ class Autoencoder(nn.Module):
         super().__init__()
         self.encoder, self.decoder, self.latent_dim = encoder, decoder, latent_dim
 
-    @staticmethod
-    def prepare(x: Tensor) -> Tensor:
-        return x.float().div(255.0) if x.dtype == torch.uint8 else x
-
     def encode(self, x: Tensor) -> Tensor:
-        return self.encoder(self.prepare(x))
+        return self.encoder(unit_pixels(x))
 
     def decode(self, code: Tensor) -> Tensor:
         return self.decoder(code)
@@ -223,7 +220,7 @@ def autoencoder_loss(
         KL(rho || rho_hat_j)`` with ``rho_hat_j`` the batch mean of ``sigmoid(code_j)`` (Ng's
         sparse autoencoder) and ``rho = target_activation``.
     """
-    clean = Autoencoder.prepare(x)
+    clean = unit_pixels(x)
     noisy = clean
     if noise_std > 0:
         noise = torch.randn(clean.shape, generator=generator, device=generator.device if generator else clean.device)

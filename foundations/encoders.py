@@ -22,6 +22,11 @@ from foundations.nets import layer_init
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
+def unit_pixels(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float32 in [0, 1] (divided by 255); any other dtype is returned as is."""
+    return x.float().div(255.0) if x.dtype == torch.uint8 else x
+
+
 class ImageEncoder(nn.Module):
     """Base class: input validation and uint8 scaling shared by all encoders.
 

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from foundations.checks import positive_int
+from foundations.encoders import unit_pixels
 
 __all__ = [
     "ELBO",
@@ -224,13 +225,9 @@ class VAE(nn.Module):
         self.decoder = nn.Sequential(*dec)
         self.log_scale = nn.Parameter(torch.zeros(self.input_shape)) if decoder == "gaussian" else None
 
-    @staticmethod
-    def prepare(x: Tensor) -> Tensor:
-        return x.float().div(255.0) if x.dtype == torch.uint8 else x
-
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(mu, logvar)``, each ``[batch, latent_dim]``."""
-        mu, logvar = self.to_stats(self.encoder(self.prepare(x))).chunk(2, dim=-1)
+        mu, logvar = self.to_stats(self.encoder(unit_pixels(x))).chunk(2, dim=-1)
         return mu, logvar.clamp(-20.0, 10.0)
 
     def decode(self, z: Tensor) -> Tensor:
@@ -260,7 +257,7 @@ class VAE(nn.Module):
 
     def elbo(self, x: Tensor, generator: torch.Generator | None = None) -> ELBO:
         """One-sample ELBO per example: ``E_q[log p(x|z)] - KL(q(z|x) || p(z))``."""
-        x = self.prepare(x)
+        x = unit_pixels(x)
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar, generator)
         recon = self.log_likelihood(x, self.decode(z))
