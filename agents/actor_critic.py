@@ -21,7 +21,7 @@ from torch import nn
 from agents.policies import ActorCritic
 from agents.rollout import Rollout
 from foundations.checks import positive_int, unit_interval
-from foundations.nets import fast_adam
+from foundations.nets import AdamStep, fast_adam
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +126,7 @@ class ActorCriticAgent:
         else:
             self.optimizer = torch.optim.RMSprop(params, lr=config.learning_rate, alpha=config.rmsprop_alpha,
                                                  eps=config.rmsprop_eps)
+        self._optimizer_step = AdamStep(self.optimizer)  # optimizer.step() minus its Python overhead
         self.rollout = Rollout(config.num_steps, config.num_envs, tuple(obs_shape), obs_dtype, action_shape,
                                action_dtype, self.device)
         self.generator = torch.Generator(self.device).manual_seed(seed)
@@ -195,7 +196,7 @@ class ActorCriticAgent:
         loss.backward()
         if self.config.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.max_grad_norm, foreach=True)
-        self.optimizer.step()
+        self._optimizer_step()
 
     # ------------------------------------------------------------------- persistence
     def state_dict(self) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from agents.schedules import linear_schedule
 from agents.targets import action_values, double_q_learning_target, q_learning_target
 from foundations.checks import choose, positive_int, unit_interval
 from foundations.encoders import NatureCNN
-from foundations.nets import fast_adam, mlp, polyak_update_
+from foundations.host_mlp import HostMLP
+from foundations.nets import AdamStep, fast_adam, mlp, polyak_update_
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +166,16 @@ class QNetwork(nn.Module):
         adv = self.advantage(h)
         return self.value(h) + adv - adv.mean(dim=1, keepdim=True)
 
+    def host_scorer(self) -> HostMLP | None:
+        """A NumPy mirror ``[batch, features] -> [batch, num_actions]`` whose argmax is the greedy
+        action, for acting on CPU (see :mod:`foundations.host_mlp`); ``None`` for image networks or
+        parameters off the CPU. With a dueling head it scores by the advantages alone (the value
+        and the mean advantage are the same for every action of a row, so the argmax is too).
+        """
+        if self.image:
+            return None
+        return HostMLP.build([*self.trunk, self.advantage if self.dueling else self.head])
+
 
 class DQN:
     """A DQN agent: networks, optimizer, replay, schedules and its own random generator.
@@ -193,6 +204,7 @@ class DQN:
         self.target = copy.deepcopy(self.q).requires_grad_(False)
         self._params = list(self.q.parameters())
         self.optimizer = fast_adam(self._params, config.learning_rate, config.adam_eps)
+        self._optimizer_step = AdamStep(self.optimizer)  # optimizer.step() minus its Python overhead
         image = len(obs_shape) == 3 and obs_dtype == torch.uint8
         kwargs: dict[str, Any] = dict(
             capacity=config.buffer_size, obs_shape=tuple(obs_shape), obs_dtype=obs_dtype, action_shape=(),
@@ -203,6 +215,7 @@ class DQN:
             self.replay: ReplayBuffer = PrioritizedReplayBuffer(**kwargs, alpha=config.per_alpha, eps=config.per_eps)
         else:
             self.replay = ReplayBuffer(**kwargs)
+        self._host = self.q.host_scorer() if self.device.type == "cpu" else None  # cheap greedy actions
         self.generator = torch.Generator(self.device).manual_seed(seed)  # replay sampling
         self.rng = np.random.Generator(np.random.PCG64(seed))  # exploration
         self.updates = 0  # gradient steps taken
@@ -221,18 +234,30 @@ class DQN:
         The explore/exploit coin and the random actions come from ``rng`` (default: the
         agent's own, saved with its state) on the host, so a step that explores everywhere
         skips the network and a greedy step costs one forward pass and no extra device work.
+        An MLP network on the CPU acts through its NumPy mirror (:meth:`QNetwork.host_scorer`).
         """
         rng = self.rng if rng is None else rng
         n = obs.shape[0]
         explore = rng.random(n) < epsilon
-        if explore.all():
-            return torch.from_numpy(rng.integers(0, self.num_actions, n)).to(self.device)
+        n_explore = np.count_nonzero(explore)
+        if n_explore == n:
+            return torch.from_numpy(self._random_actions(rng, n)).to(self.device)
+        if self._host is not None and obs.is_cpu:
+            actions = self._host(obs.numpy()).argmax(axis=1)
+            if n_explore:
+                actions = np.where(explore, self._random_actions(rng, n), actions)
+            return torch.from_numpy(actions)
         with torch.inference_mode():
             greedy = self.q(obs).argmax(dim=1)
-        if not explore.any():
+        if not n_explore:
             return greedy.clone()  # a normal tensor, usable outside inference mode
-        random = torch.from_numpy(rng.integers(0, self.num_actions, n)).to(self.device)
+        random = torch.from_numpy(self._random_actions(rng, n)).to(self.device)
         return torch.where(torch.from_numpy(explore).to(self.device), random, greedy)
+
+    def _random_actions(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``[n]`` int64 actions drawn uniformly (``floor(u * num_actions)``: a fifth of the cost
+        of ``Generator.integers`` for a few draws, bias below 2^-50)."""
+        return (rng.random(n) * self.num_actions).astype(np.int64)
 
     def explore(self, obs: torch.Tensor, step: int) -> torch.Tensor:
         """Training actions at ``step``: epsilon-greedy with the scheduled epsilon."""
@@ -299,7 +324,7 @@ class DQN:
         loss.backward()
         if c.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(self._params, c.max_grad_norm, foreach=True)
-        self.optimizer.step()
+        self._optimizer_step()
         self.updates += 1
         q_sa = q_sa.detach()
         if c.prioritized:

@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 
 from envs.vector import TensorVecEnv
@@ -54,7 +55,10 @@ class LoopConfig:
 
 
 class ActionLog:
-    """Every action sent to the env, ``[vector steps, num_envs, *action_shape]`` on the CPU, grown by doubling.
+    """Every action sent to the env, ``[vector steps, num_envs, *action_shape]``, grown by doubling.
+
+    Held in a NumPy array on the host (an append is one slice assignment, a microsecond) and
+    handed out as a tensor by :meth:`state`.
 
     Args:
       num_actions: size of a discrete action space (0 for continuous actions); up to 256
@@ -62,26 +66,28 @@ class ActionLog:
     """
 
     def __init__(self, num_actions: int = 0) -> None:
-        self.actions: torch.Tensor | None = None
+        self.actions: np.ndarray | None = None
         self.length = 0
         self._bytes = 0 < num_actions <= 256
 
     def append(self, actions: torch.Tensor) -> None:
+        """Log one vector step's actions ``[num_envs, *action_shape]`` (any device)."""
+        a = actions.numpy() if actions.is_cpu else actions.cpu().numpy()
         if self.actions is None:
-            dtype = torch.uint8 if self._bytes else actions.dtype
-            self.actions = torch.zeros((1024, *actions.shape), dtype=dtype)
+            self.actions = np.zeros((1024, *a.shape), dtype=np.uint8 if self._bytes else a.dtype)
         if self.length == self.actions.shape[0]:
-            grown = torch.zeros((2 * self.length, *self.actions.shape[1:]), dtype=self.actions.dtype)
+            grown = np.zeros((2 * self.length, *self.actions.shape[1:]), dtype=self.actions.dtype)
             grown[: self.length] = self.actions
             self.actions = grown
-        self.actions[self.length] = actions
+        self.actions[self.length] = a
         self.length += 1
 
     def state(self) -> torch.Tensor:
-        return self.actions[: self.length].clone() if self.actions is not None else torch.zeros(0)
+        """The actions so far, ``[steps, num_envs, *action_shape]`` (a copy)."""
+        return torch.from_numpy(self.actions[: self.length].copy()) if self.actions is not None else torch.zeros(0)
 
     def load(self, actions: torch.Tensor) -> None:
-        self.actions = actions.clone() if len(actions) else None
+        self.actions = actions.numpy().copy() if len(actions) else None
         self.length = len(actions)
 
 
@@ -154,7 +160,7 @@ def run_training(
 
     while step < end:
         actions = agent.explore(obs, step)
-        log.append(actions.cpu())
+        log.append(actions)
         result = env.step(actions)
         agent.observe(obs, actions, result)
         obs = result.obs

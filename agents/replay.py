@@ -52,6 +52,7 @@ import dataclasses
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 from foundations.checks import positive_int, unit_interval
@@ -133,6 +134,7 @@ class ReplayBuffer:
         self.obs_shape, self.obs_dtype = obs_shape, obs_dtype
         self.action_shape, self.action_dtype = action_shape, action_dtype
         self.device = torch.device(device)
+        self._on_cpu = self.device.type == "cpu"
         self.frame_stack, self.n_step, self.gamma = frame_stack, n_step, float(gamma)
 
         n, s, dev = num_envs, slots, self.device
@@ -164,6 +166,13 @@ class ReplayBuffer:
         self._env_ids = torch.arange(n, device=dev)
         self._adds = 0
         self._gamma_powers = self.gamma ** torch.arange(n_step + 1, dtype=torch.float64, device=dev)
+        # NumPy views of the CPU storage for add() (frame stacks keep the tensor path); the
+        # tensors are only ever written in place (load_state_dict copies), so the views stay valid.
+        self._host: dict[str, np.ndarray] | None = None
+        if dev.type == "cpu" and frame_stack is None and action_dtype != torch.bfloat16 and obs_dtype != torch.bfloat16:
+            names = ("observations", "next_observations", "actions", "rewards", "terminated", "truncated",
+                     "step_id", "valid", "head")
+            self._host = {name: getattr(self, name).numpy() for name in names}
 
     # ------------------------------------------------------------------------------- add
     def add(
@@ -223,6 +232,20 @@ class ReplayBuffer:
             self._invalidate(stale)
             rows_at: Any = (self._env_ids, slot)  # per-env slots (on the device): advanced indexing
             self.head = slot_abs
+        elif self._host is not None:
+            # CPU storage: write through NumPy views of it (a tenth of torch's per-index-op cost)
+            slot, h = self._adds % s, self._host
+            h["observations"][:, slot] = obs.numpy()
+            h["next_observations"][:, slot] = next_obs.numpy()
+            h["actions"][:, slot] = action.numpy()
+            h["rewards"][:, slot] = reward.numpy()
+            h["terminated"][:, slot] = terminated.numpy()
+            h["truncated"][:, slot] = truncated.numpy()
+            h["step_id"][:, slot] = self._adds
+            h["head"][:] = self._adds
+            self._set_valid(slot)
+            self._adds += 1
+            return
         else:
             # Every stream writes slot adds % slots, known on the host: plain slicing (no index tensors).
             slot = self._adds % s
@@ -248,7 +271,10 @@ class ReplayBuffer:
     def _set_valid(self, slot: torch.Tensor | int) -> None:
         """Mark ``slot`` (``[num_envs]``, or one slot for every stream) as holding a transition."""
         if isinstance(slot, int):
-            self.valid[:, slot] = True
+            if self._host is not None:
+                self._host["valid"][:, slot] = True
+            else:
+                self.valid[:, slot] = True
         else:
             self.valid[self._env_ids, slot] = True
 
@@ -265,6 +291,9 @@ class ReplayBuffer:
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> ReplayBatch:
         """``batch_size`` transitions drawn uniformly (with replacement) from the ready ones."""
         self._check_sample(batch_size)
+        if self.frame_stack is None and self.n_step == 1:  # every written slot is ready: no check
+            idx = self._draw_uniform(batch_size, generator)
+            return self._get_host(idx) if self._host is not None else self.get(idx)
         idx, window = self._draw_ready(batch_size, generator, self._draw_uniform, in_range=True)
         return self.get(idx, window=window)
 
@@ -393,6 +422,22 @@ class ReplayBuffer:
             weights=torch.ones(idx.shape[0], dtype=torch.float32, device=self.device),
         )
 
+    def _get_host(self, idx: torch.Tensor) -> ReplayBatch:
+        """:meth:`get` for 1-step transitions of vector observations in CPU storage, gathering
+        through the NumPy views (a third of ``index_select``'s cost per field at batch 32)."""
+        i, h, cap = idx.numpy(), self._host, self.capacity
+        rewards = h["rewards"].reshape(cap)[i]
+        discounts = np.where(h["terminated"].reshape(cap)[i], np.float32(0.0), np.float32(self.gamma))
+        return ReplayBatch(
+            obs=torch.from_numpy(h["observations"].reshape(cap, *self.obs_shape)[i]),
+            actions=torch.from_numpy(h["actions"].reshape(cap, *self.action_shape)[i]),
+            rewards=torch.from_numpy(rewards),
+            next_obs=torch.from_numpy(h["next_observations"].reshape(cap, *self.obs_shape)[i]),
+            discounts=torch.from_numpy(discounts),
+            indices=idx,
+            weights=torch.ones(idx.shape[0], dtype=torch.float32),
+        )
+
     def valid_indices(self) -> torch.Tensor:
         """Flat indices of every ready transition (O(capacity); for tests and debugging)."""
         idx = torch.nonzero(self.valid.flatten()).flatten()
@@ -434,11 +479,11 @@ class ReplayBuffer:
     def _check(self, name: str, t: Any, shape: tuple[int, ...], dtype: torch.dtype | None) -> None:
         if not isinstance(t, torch.Tensor):
             raise ValueError(f"{name} must be a torch.Tensor of shape {list(shape)}, got {type(t).__name__}")
-        if tuple(t.shape) != shape:
+        if t.shape != shape:
             raise ValueError(f"{name} must have shape {list(shape)}, got {list(t.shape)}")
         if dtype is not None and t.dtype != dtype:
             raise ValueError(f"{name} must have dtype {dtype}, got {t.dtype}")
-        if t.device.type != self.device.type:
+        if t.is_cpu != self._on_cpu or (not self._on_cpu and t.device.type != self.device.type):
             raise ValueError(f"{name} must be on {self.device}, got {t.device}")
 
 

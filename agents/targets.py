@@ -26,7 +26,7 @@ def q_learning_target(r_t: torch.Tensor, discount_t: torch.Tensor, q_t_target: t
       ``[batch]`` targets (no gradient flows through them).
     """
     _check(r_t, discount_t, q_t_target)
-    return (r_t + discount_t * q_t_target.max(dim=1).values).detach()
+    return torch.addcmul(r_t, discount_t, q_t_target.amax(dim=1)).detach()
 
 
 def double_q_learning_target(

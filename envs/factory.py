@@ -14,6 +14,7 @@ from envs.atari import (
     make_reference_vector_env,
     register_atari,
 )
+from envs.sync import SameStepVectorEnv
 from envs.vector import TensorVecEnv
 from foundations.checks import positive_int
 
@@ -57,8 +58,8 @@ def make_env(
         for Atari; ``gymnasium.make_vec`` for everything else) or ``"auto"`` (``"ale"`` for Atari
         unless ``render_mode`` is set, which only the reference path can serve).
       atari: Atari preprocessing (defaults: :class:`AtariConfig`, the Nature-DQN setting).
-      vectorization: ``"sync"`` (one process) or ``"async"`` (a process per sub-env) for the
-        Gymnasium backend.
+      vectorization: ``"sync"`` (one process: :class:`envs.sync.SameStepVectorEnv`) or
+        ``"async"`` (a process per sub-env: Gymnasium's ``AsyncVectorEnv``) for the Gymnasium backend.
       render_mode: e.g. ``"rgb_array"`` to record videos (Gymnasium backend only).
       num_threads: threads of the ALE vector env (0: one per core).
       make_kwargs: extra keyword arguments for ``gymnasium.make`` (non-Atari ids).
@@ -102,14 +103,24 @@ def make_env(
             raise ValueError(f"atari= options only apply to Atari ids, not {env_id!r}")
         if backend == "ale":
             raise ValueError(f"backend 'ale' only serves Atari ids, not {env_id!r}")
-        vec = gym.make_vec(
-            env_id,
-            num_envs=num_envs,
-            vectorization_mode=vectorization,
-            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-            render_mode=render_mode,
-            **make_kwargs,
-        )
+        vec = _gymnasium_vector_env(env_id, num_envs, vectorization, render_mode, make_kwargs)
         env = TensorVecEnv(vec, device, backend="gymnasium")
     env.default_seed = seed
     return env
+
+
+def _gymnasium_vector_env(
+    env_id: str, num_envs: int, vectorization: str, render_mode: str | None, make_kwargs: dict[str, object]
+) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of a non-Atari id: :class:`SameStepVectorEnv` in this process (a third of
+    Gymnasium's ``SyncVectorEnv`` overhead) or Gymnasium's ``AsyncVectorEnv``."""
+    if vectorization == "sync":
+        return SameStepVectorEnv([lambda: gym.make(env_id, render_mode=render_mode, **make_kwargs)] * num_envs)
+    return gym.make_vec(
+        env_id,
+        num_envs=num_envs,
+        vectorization_mode=vectorization,
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+        render_mode=render_mode,
+        **make_kwargs,
+    )

@@ -180,18 +180,19 @@ class TensorVecEnv:
             raise RuntimeError("call reset() before step()")
         obs, reward, terminated, truncated, info = self.env.step(self._to_numpy_actions(actions))
         reward = np.asarray(reward, dtype=np.float64)
-        terminated = np.asarray(terminated, dtype=bool)
-        truncated = np.asarray(truncated, dtype=bool)
+        terminated = np.asarray(terminated, dtype=np.bool_)
+        truncated = np.asarray(truncated, dtype=np.bool_)
         reset = terminated | truncated
 
         self._returns += reward
         self._lengths += 1
-        done_ids = np.flatnonzero(reset) if reset.any() else _NO_IDS
-        if done_ids.size:
+        ended = bool(reset.any())
+        if ended:
+            done_ids = np.flatnonzero(reset)
             episodes = EpisodeStats(
                 env_ids=torch.from_numpy(done_ids.astype(np.int64)),
-                returns=torch.from_numpy(self._returns[done_ids].copy()),
-                lengths=torch.from_numpy(self._lengths[done_ids].copy()),
+                returns=torch.from_numpy(self._returns[done_ids]),  # fancy indexing copies
+                lengths=torch.from_numpy(self._lengths[done_ids]),
             )
             self._returns[done_ids] = 0.0
             self._lengths[done_ids] = 0
@@ -205,31 +206,22 @@ class TensorVecEnv:
                 learn_terminated = terminated | ((lives < self._lives) & ~reset)
             self._lives[:] = lives  # after a reset: the new game's lives
 
-        learn_reward = np.sign(reward) if self.clip_rewards else reward
+        learn_reward = (np.sign(reward) if self.clip_rewards else reward).astype(np.float32)
         obs_t = self._to_tensor(obs)
-        if done_ids.size:
-            final = self._final_observations(info, done_ids)
+        if ended:
             next_obs_np = np.array(obs, copy=True)
-            next_obs_np[done_ids] = final
+            next_obs_np[done_ids] = self._final_observations(info, done_ids)
             next_obs = self._to_tensor(next_obs_np)
         else:
             next_obs = obs_t
-        # one host array -> one (possibly host-to-device) copy for the four per-env scalars
-        bools_np = np.empty((3, self.num_envs), dtype=np.bool_)
-        bools_np[0], bools_np[1], bools_np[2] = learn_terminated, truncated, reset
-        bools = torch.from_numpy(bools_np)
-        reward_t = torch.from_numpy(learn_reward.astype(np.float32))
-        if not self._on_cpu:
-            bools, reward_t = bools.to(self.device), reward_t.to(self.device)
-        return StepResult(
-            obs=obs_t,
-            reward=reward_t,
-            terminated=bools[0],
-            truncated=bools[1],
-            next_obs=next_obs,
-            reset=bools[2],
-            episodes=episodes,
-        )
+        if self._on_cpu:  # views of the host arrays, no copies
+            flags = (torch.from_numpy(learn_terminated), torch.from_numpy(truncated), torch.from_numpy(reset))
+            reward_t = torch.from_numpy(learn_reward)
+        else:  # one host array -> one host-to-device copy for the three flags
+            bools_np = np.stack((learn_terminated, truncated, reset))
+            flags = torch.from_numpy(bools_np).to(self.device).unbind(0)
+            reward_t = torch.from_numpy(learn_reward).to(self.device)
+        return StepResult(obs_t, reward_t, flags[0], flags[1], next_obs, flags[2], episodes)
 
     def sample_actions(self) -> torch.Tensor:
         """Uniformly random actions ``[num_envs, *action_shape]`` from the (seeded) action space."""
@@ -267,14 +259,18 @@ class TensorVecEnv:
         return np.stack([np.asarray(final[i]) for i in done_ids])
 
     def _to_numpy_actions(self, actions: torch.Tensor | np.ndarray) -> np.ndarray:
-        a = actions.detach().cpu().numpy() if isinstance(actions, torch.Tensor) else np.asarray(actions)
+        if isinstance(actions, torch.Tensor):
+            a = actions.numpy() if actions.is_cpu and not actions.requires_grad else actions.detach().cpu().numpy()
+        else:
+            a = np.asarray(actions)
         expected = (self.num_envs, *self.action_shape)
         if a.shape != expected:
             raise ValueError(f"actions must have shape {list(expected)}, got {list(a.shape)}")
         if self.is_discrete:
             if a.dtype.kind not in "iu":
                 raise ValueError(f"discrete actions must be integers, got dtype {a.dtype}")
-            if not (0 <= a.min() and a.max() < self.num_actions):
+            values = a.tolist()  # a short Python list: cheaper to bound than two NumPy reductions
+            if min(values) < 0 or max(values) >= self.num_actions:
                 raise ValueError(
                     f"discrete actions must be in [0, {self.num_actions}), got values in [{a.min()}, {a.max()}]"
                 )

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tensorboard.compat.proto import summary_pb2
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 from tqdm.auto import tqdm
@@ -147,6 +148,7 @@ class RunLogger:
         self._start_step = start_step
         self._last_step = start_step
         self._latest: dict[str, float] = {}
+        self._file_writer = self.writer._get_file_writer()
         self._bar = tqdm(
             total=total_steps,
             initial=start_step,
@@ -175,16 +177,20 @@ class RunLogger:
     # ---------------------------------------------------------------- scalars
     def log_scalar(self, tag: str, value: float | torch.Tensor, step: int) -> None:
         """Log one scalar. ``tag`` must look like ``section/name``."""
-        if not _TAG_RE.match(tag):
-            raise ValueError(f"tag must look like 'section/name' (e.g. 'charts/SPS'), got {tag!r}")
-        v = float(value.item()) if isinstance(value, torch.Tensor) else float(value)
-        self.writer.add_scalar(tag, v, step)
-        self._latest[tag] = v
+        self.log_scalars({tag: value}, step)
 
     def log_scalars(self, scalars: Mapping[str, float | torch.Tensor], step: int) -> None:
-        """Log several scalars at one step."""
+        """Log several scalars at one step (one TensorBoard event holding them all)."""
+        values = []
         for tag, value in scalars.items():
-            self.log_scalar(tag, value, step)
+            if not _TAG_RE.match(tag):
+                raise ValueError(f"tag must look like 'section/name' (e.g. 'charts/SPS'), got {tag!r}")
+            v = float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+            values.append(summary_pb2.Summary.Value(tag=tag, simple_value=v))
+            self._latest[tag] = v
+        if values:
+            # what SummaryWriter.add_scalar writes, without its per-call conversions
+            self._file_writer.add_summary(summary_pb2.Summary(value=values), int(step))
 
     def log_episodes(self, step: int, returns: Any, lengths: Any) -> None:
         """Log finished episodes' raw returns and lengths (``charts/episodic_*``), one point each."""
@@ -193,8 +199,7 @@ class RunLogger:
         if len(rets) != len(lens):
             raise ValueError(f"returns and lengths differ in length: {len(rets)} vs {len(lens)}")
         for r, n in zip(rets, lens, strict=True):
-            self.log_scalar(Tags.EPISODIC_RETURN, r, step)
-            self.log_scalar(Tags.EPISODIC_LENGTH, n, step)
+            self.log_scalars({Tags.EPISODIC_RETURN: r, Tags.EPISODIC_LENGTH: n}, step)
 
     def sps(self, step: int) -> float:
         """Steps per second since this logger started (or resumed)."""

@@ -314,3 +314,27 @@ def test_cuda_matches_cpu(cls):
     for name in ("obs", "actions", "rewards", "next_obs", "discounts"):
         torch.testing.assert_close(getattr(a, name), getattr(b, name).cpu())
     assert bufs[1].sample(16).obs.is_cuda
+
+
+@pytest.mark.parametrize("cls", [ReplayBuffer, PrioritizedReplayBuffer])
+def test_host_writes_equal_the_tensor_path(cls):
+    """On the CPU, vector observations are written through NumPy views; the tensor path (used
+    on other devices) must leave the same storage behind, wrapped rings and PER leaves included."""
+    host, tensor_path = (cls(24, (3,), torch.float32, (), torch.int64, 2, n_step=1) for _ in range(2))
+    tensor_path._host = None
+    assert host._host is not None
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        obs, next_obs = (_t(rng.normal(size=(2, 3)).astype(np.float32)) for _ in range(2))
+        step = (obs, _t(rng.integers(0, 4, 2)), _t(rng.normal(size=2).astype(np.float32)), next_obs,
+                _t(rng.random(2) < 0.1), _t(rng.random(2) < 0.1))
+        host.add(*step)
+        tensor_path.add(*step)
+    for name, t in host._tensors().items():
+        assert torch.equal(t, tensor_path._tensors()[name]), name
+    if cls is PrioritizedReplayBuffer:
+        assert torch.equal(host.tree, tensor_path.tree)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    a, b = host.sample(8, generator=g1), tensor_path.sample(8, generator=g2)
+    for name in ("obs", "actions", "rewards", "next_obs", "discounts", "indices"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name

@@ -1,3 +1,4 @@
+import copy
 import math
 
 import pytest
@@ -69,3 +70,98 @@ def test_fast_adam_follows_torch_adam():
             opt.step()
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
+
+
+def _two_copies(seed: int = 0) -> tuple[nn.Module, nn.Module]:
+    torch.manual_seed(seed)
+    a = mlp(5, [16], 3)
+    b = mlp(5, [16], 3)
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+def _train(net: nn.Module, step, opt: torch.optim.Optimizer, x: torch.Tensor, steps: int) -> None:
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        net(x).square().mean().backward()
+        step()
+
+
+@pytest.mark.parametrize("options", [{}, {"amsgrad": True}, {"weight_decay": 0.1}, {"maximize": True},
+                                     {"betas": (0.5, 0.9), "eps": 1e-3}])
+def test_adam_step_is_bit_for_bit_optimizer_step(options):
+    from foundations.nets import AdamStep
+
+    a, b = _two_copies()
+    opt_a = torch.optim.Adam(a.parameters(), lr=1e-2, fused=True, **options)
+    opt_b = torch.optim.Adam(b.parameters(), lr=1e-2, fused=True, **options)
+    lean = AdamStep(opt_a)
+    x = torch.randn(8, 5)
+    _train(a, lean, opt_a, x, 30)
+    _train(b, opt_b.step, opt_b, x, 30)
+    assert lean._state is opt_a.state  # the shortcut was taken after the first step
+    for group in (opt_a.param_groups[0], opt_b.param_groups[0]):
+        group["lr"] = 3e-3  # a schedule changes the rate between steps
+    _train(a, lean, opt_a, x, 10)
+    _train(b, opt_b.step, opt_b, x, 10)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p, q)
+    for key in ("exp_avg", "exp_avg_sq", "step"):
+        for p, q in zip(a.parameters(), b.parameters(), strict=True):
+            assert torch.equal(opt_a.state[p][key], opt_b.state[q][key]), key
+
+
+def test_adam_step_follows_load_state_dict_and_defers_where_it_cannot_apply():
+    from foundations.nets import AdamStep
+
+    a, b = _two_copies(1)
+    opt_a = torch.optim.Adam(a.parameters(), lr=1e-2, fused=True)
+    opt_b = torch.optim.Adam(b.parameters(), lr=1e-2, fused=True)
+    lean = AdamStep(opt_a)
+    x = torch.randn(8, 5)
+    _train(b, opt_b.step, opt_b, x, 5)
+    _train(a, lean, opt_a, x, 3)
+    a.load_state_dict(b.state_dict())
+    opt_a.load_state_dict(copy.deepcopy(opt_b.state_dict()))  # new state tensors: the lists must follow
+    _train(a, lean, opt_a, x, 5)
+    _train(b, opt_b.step, opt_b, x, 5)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p, q)
+    calls = []
+    opt_a.register_step_post_hook(lambda *args: calls.append(1))  # hooks: the real step runs them
+    _train(a, lean, opt_a, x, 2)
+    assert len(calls) == 2
+    sgd_net, ref_net = _two_copies(2)
+    sgd, ref = torch.optim.SGD(sgd_net.parameters(), lr=0.1), torch.optim.SGD(ref_net.parameters(), lr=0.1)
+    _train(sgd_net, AdamStep(sgd), sgd, x, 3)  # not Adam: plain optimizer.step()
+    _train(ref_net, ref.step, ref, x, 3)
+    for p, q in zip(sgd_net.parameters(), ref_net.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_host_mlp_matches_the_module_and_follows_its_updates():
+    import numpy as np
+
+    from foundations.host_mlp import HostMLP
+
+    torch.manual_seed(0)
+    relu_net, tanh_net = mlp(4, [32, 32], 3), mlp(4, [16], 2, activation=nn.Tanh)
+    x = torch.randn(9, 4)
+    for net in (relu_net, tanh_net):
+        host = HostMLP(net)
+        x_np = x.numpy().copy()
+        out = host(x_np)
+        assert out.dtype == np.float32 and out.shape == (9, net.out_features)
+        np.testing.assert_allclose(out, net(x).detach().numpy(), atol=1e-5, rtol=1e-5)
+        assert np.array_equal(x_np, x.numpy())  # the input is not written over
+        opt = torch.optim.SGD(net.parameters(), lr=0.5)
+        net(x).square().sum().backward()
+        opt.step()  # in place: the views see it
+        np.testing.assert_allclose(host(x_np), net(x).detach().numpy(), atol=1e-5, rtol=1e-5)
+        net[0].weight = nn.Parameter(torch.randn_like(net[0].weight))  # replaced: the mirror rebuilds
+        np.testing.assert_allclose(host(x_np), net(x).detach().numpy(), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="LayerNorm"):
+        HostMLP(mlp(4, [8], 2, layer_norm=True))
+    assert HostMLP.build(mlp(4, [8], 2, layer_norm=True)) is None
+    assert HostMLP.build(mlp(4, [8], 2).double()) is not None
+    assert HostMLP.build(mlp(4, [8], 2).half()) is None
