@@ -16,12 +16,11 @@ from typing import Any, Literal
 
 import gymnasium as gym
 import torch
-from torch import nn
 
 from agents.policies import ActorCritic
 from agents.rollout import Rollout
 from foundations.checks import positive_int, unit_interval
-from foundations.nets import AdamStep, fast_adam
+from foundations.nets import AdamStep, clip_grad_norm_, fast_adam
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +119,7 @@ class ActorCriticAgent:
         else:
             action_shape, action_dtype = tuple(action_space.shape), torch.float32
         self.policy.to(self.device)
-        params = list(self.policy.parameters())
+        params = self._params = list(self.policy.parameters())
         if config.optimizer == "adam":
             self.optimizer: torch.optim.Optimizer = fast_adam(params, config.learning_rate, config.adam_eps)
         else:
@@ -153,7 +152,7 @@ class ActorCriticAgent:
     def observe(self, obs: torch.Tensor, actions: torch.Tensor, result: Any) -> None:
         """Record the env's answer; values the true final observations of truncated episodes."""
         final_values = None
-        if bool(result.truncated.any()):
+        if len(result.episodes) and bool(result.truncated.any()):  # truncation ends an episode: cheap test first
             with torch.no_grad():
                 final_values = torch.where(result.truncated, self.policy.value(result.next_obs), 0.0)
         reward = result.reward if self.config.reward_scale == 1.0 else result.reward * self.config.reward_scale
@@ -192,10 +191,11 @@ class ActorCriticAgent:
         raise NotImplementedError
 
     def gradient_step(self, loss: torch.Tensor) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
+        for p in self._params:  # zero_grad(set_to_none=True) without its per-call overhead
+            p.grad = None
         loss.backward()
         if self.config.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.max_grad_norm, foreach=True)
+            clip_grad_norm_(self._params, self.config.max_grad_norm)
         self._optimizer_step()
 
     # ------------------------------------------------------------------- persistence

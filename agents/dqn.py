@@ -25,7 +25,7 @@ from agents.targets import action_values, double_q_learning_target, q_learning_t
 from foundations.checks import choose, positive_int, unit_interval
 from foundations.encoders import NatureCNN
 from foundations.host_mlp import HostMLP
-from foundations.nets import AdamStep, fast_adam, mlp, polyak_update_
+from foundations.nets import AdamStep, clip_grad_norm_, fast_adam, mlp, polyak_update_
 
 
 @dataclasses.dataclass(frozen=True)
@@ -323,7 +323,7 @@ class DQN:
             p.grad = None
         loss.backward()
         if c.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self._params, c.max_grad_norm, foreach=True)
+            clip_grad_norm_(self._params, c.max_grad_norm)
         self._optimizer_step()
         self.updates += 1
         q_sa = q_sa.detach()

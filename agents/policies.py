@@ -9,12 +9,14 @@ from __future__ import annotations
 import math
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from foundations.encoders import NatureCNN
-from foundations.nets import layer_init, mlp
+from foundations.host_mlp import HostMLP, HostStackedMLP
+from foundations.nets import StackedMLP, layer_init, mlp
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -45,8 +47,9 @@ class ActorCritic(nn.Module):
     """Policy and value function for discrete or continuous actions.
 
     Image observations ``[C, H, W]`` use a shared :class:`NatureCNN` trunk (orthogonal init) with
-    linear policy and value heads; vector observations ``[features]`` use two separate tanh MLPs
-    (``shared=True`` shares one). Heads are initialised with gain 0.01 (policy) and 1 (value),
+    linear policy and value heads; vector observations ``[features]`` use two separate tanh MLP
+    bodies, evaluated together as one :class:`foundations.nets.StackedMLP` (``bodies``: member 0
+    the actor's, member 1 the critic's), or one shared MLP with ``shared=True``. Heads are initialised with gain 0.01 (policy) and 1 (value),
     the PPO convention. Continuous policies are diagonal Gaussians whose ``log_std`` ``[D]`` is a
     state-independent parameter.
 
@@ -69,31 +72,30 @@ class ActorCritic(nn.Module):
         self.image = len(obs_shape) == 3
         if self.image:
             self.trunk: nn.Module | None = NatureCNN(obs_shape, orthogonal_init=True)
-            self.actor_body: nn.Module = nn.Identity()
-            self.critic_body: nn.Module = nn.Identity()
             features = actor_features = self.trunk.out_features
         elif len(obs_shape) == 1:
-            kwargs = dict(activation=nn.Tanh, hidden_gain=math.sqrt(2))
             if shared:
-                self.trunk = mlp(obs_shape[0], hidden_sizes, **kwargs)
-                self.actor_body, self.critic_body = nn.Identity(), nn.Identity()
+                self.trunk = mlp(obs_shape[0], hidden_sizes, activation=nn.Tanh, hidden_gain=math.sqrt(2))
                 features = actor_features = self.trunk.out_features
-            else:
+            else:  # the actor's and the critic's bodies as one stacked pair: [2, B, hidden]
                 self.trunk = None
-                self.actor_body = mlp(obs_shape[0], hidden_sizes, **kwargs)
-                self.critic_body = mlp(obs_shape[0], hidden_sizes, **kwargs)
-                actor_features, features = self.actor_body.out_features, self.critic_body.out_features
+                self.bodies = StackedMLP(2, obs_shape[0], hidden_sizes, "tanh", hidden_gain=math.sqrt(2))
+                actor_features = features = self.bodies.out_features
         else:
             raise ValueError(f"ActorCritic needs [C, H, W] image or [features] vector observations, got {list(obs_shape)}")
-        self._actor_linears = self._critic_linears = None
-        if self.trunk is None:
-            self._actor_linears = [m for m in self.actor_body if isinstance(m, nn.Linear)]
-            self._critic_linears = [m for m in self.critic_body if isinstance(m, nn.Linear)]
+        self.stacked = self.trunk is None
         self.policy_head = layer_init(nn.Linear(actor_features, out), gain=0.01)
         self.value_head = layer_init(nn.Linear(features, 1), gain=1.0)
         self.log_std = None if self.discrete else nn.Parameter(torch.full((action_dim,), float(log_std_init)))
         self.register_buffer("action_low", None)  # Box bounds, set by for_space
         self.register_buffer("action_high", None)
+        # NumPy mirrors for sampling on the CPU (see sample): bodies, then the two heads
+        self._host = None
+        if self.stacked:
+            bodies = HostStackedMLP.build(self.bodies)
+            heads = HostMLP.build([self.policy_head]), HostMLP.build([self.value_head])
+            if bodies is not None and None not in heads:
+                self._host = (bodies, *heads)
 
     @classmethod
     def for_space(cls, obs_shape: tuple[int, ...], action_space: gym.Space, hidden_sizes: tuple[int, ...] = (64, 64),
@@ -117,18 +119,12 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``obs`` ``[B, *obs_shape]`` -> (logits ``[B, A]`` or means ``[B, D]``, values ``[B]``)."""
-        if self._actor_linears is not None:  # separate MLPs, layers called directly (less overhead)
-            x = obs.float()
-            a, v = x, x
-            for layer in self._actor_linears:
-                a = torch.tanh(F.linear(a, layer.weight, layer.bias))
-            for layer in self._critic_linears:
-                v = torch.tanh(F.linear(v, layer.weight, layer.bias))
-            return self.policy_head(a), self.value_head(v).squeeze(-1)
-        h = obs if self.image else obs.float()
-        if self.trunk is not None:
-            h = self.trunk(h)
-        return self.policy_head(self.actor_body(h)), self.value_head(self.critic_body(h)).squeeze(-1)
+        if self.stacked:  # actor and critic bodies in one batched pass
+            h = self.bodies(obs.float())
+            head, value = self.policy_head, self.value_head
+            return F.linear(h[0], head.weight, head.bias), F.linear(h[1], value.weight, value.bias).squeeze(-1)
+        h = self.trunk(obs if self.image else obs.float())  # one shared trunk
+        return self.policy_head(h), self.value_head(h).squeeze(-1)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """Values ``[B]``."""
@@ -136,7 +132,14 @@ class ActorCritic(nn.Module):
 
     def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None,
                deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(actions ``[B]`` int64 or ``[B, D]`` unclipped, log-probs ``[B]``, values ``[B]``)."""
+        """(actions ``[B]`` int64 or ``[B, D]`` unclipped, log-probs ``[B]``, values ``[B]``).
+
+        Without gradients, separate MLPs on the CPU sample through NumPy mirrors of their
+        parameters (:mod:`foundations.host_mlp`): the same draws from ``generator``, the same
+        formulas, a fifth of the cost per environment step.
+        """
+        if self._host is not None and obs.is_cpu and not torch.is_grad_enabled() and self.policy_head.weight.is_cpu:
+            return self._sample_host(obs, generator, deterministic)
         params, values = self.forward(obs)
         if self.discrete:
             if deterministic:
@@ -152,9 +155,34 @@ class ActorCritic(nn.Module):
             actions = params + noise * self.log_std.exp()
         return actions, gaussian_log_prob(actions, params, self.log_std), values
 
+    def _sample_host(self, obs: torch.Tensor, generator: torch.Generator | None,
+                     deterministic: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`sample` computed with NumPy (CPU, separate MLPs, no gradients)."""
+        bodies, actor, critic = self._host
+        h = bodies(obs.numpy())  # [2, B, hidden]
+        params = actor(h[0])  # [B, A] logits or [B, D] means, float32
+        values = critic(h[1])[:, 0]
+        if self.discrete:
+            if deterministic:
+                actions = params.argmax(-1)
+            else:
+                u = np.maximum(torch.rand(params.shape, generator=generator).numpy(), np.float32(1e-12))
+                actions = (params - np.log(-np.log(u))).argmax(-1)
+            z = params - params.max(-1, keepdims=True)
+            log_probs = z[np.arange(len(z)), actions] - np.log(np.exp(z).sum(-1))
+            return torch.from_numpy(actions), torch.from_numpy(log_probs), torch.from_numpy(values)
+        log_std = self.log_std.detach().numpy()
+        noise = np.zeros_like(params) if deterministic else torch.randn(params.shape, generator=generator).numpy()
+        actions = params + noise * np.exp(log_std)
+        z = (actions - params) * np.exp(-log_std)  # gaussian_log_prob's formula, on the sample
+        log_probs = (-0.5 * np.square(z) - log_std - np.float32(0.5 * _LOG_2PI)).sum(-1)
+        return torch.from_numpy(actions), torch.from_numpy(log_probs), torch.from_numpy(values)
+
     def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(log-probs ``[B]``, entropies ``[B]``, values ``[B]``) of ``actions`` taken at ``obs``."""
         params, values = self.forward(obs)
-        if self.discrete:
-            return categorical_log_prob(params, actions), categorical_entropy(params), values
+        if self.discrete:  # one log-softmax serves both
+            logp = F.log_softmax(params, dim=-1)
+            log_prob = logp.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+            return log_prob, -(logp.exp() * logp).sum(-1), values
         return gaussian_log_prob(actions, params, self.log_std), gaussian_entropy(self.log_std, obs.shape[0]), values

@@ -55,28 +55,29 @@ class PPO(ActorCriticAgent):
     def learn(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
         c, r = self.config, self.rollout
         b = c.batch_size
-        obs, actions = r.obs.flatten(0, 1), r.actions.flatten(0, 1)
-        old_log_probs, old_values = r.log_probs.flatten(), r.values.flatten()
-        adv_all, ret_all = advantages.flatten(), returns.flatten()
+        # [obs, actions, old log-probs, old values, advantages, returns], each [batch, ...]
+        columns = (r.obs.flatten(0, 1), r.actions.flatten(0, 1), r.log_probs.flatten(), r.values.flatten(),
+                   advantages.flatten(), returns.flatten())
         mb = b // c.num_minibatches
-        sums: dict[str, torch.Tensor] = {}
+        names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")
+        sums = torch.zeros(len(names), device=self.device)
         count = 0
         for _ in range(c.update_epochs):
             perm = torch.randperm(b, device=self.device, generator=self.generator)
+            # shuffle each column once per epoch; minibatches are then contiguous slices (views)
+            shuffled = [col.index_select(0, perm) for col in columns]
             for start in range(0, b, mb):
-                idx = perm[start:start + mb]
-                log_prob, entropy, values = self.policy.evaluate(obs[idx], actions[idx])
-                adv = adv_all[idx]
+                obs, actions, old_log_prob, old_values, adv, ret = (col[start:start + mb] for col in shuffled)
+                log_prob, entropy, values = self.policy.evaluate(obs, actions)
                 if c.norm_adv:
                     adv = normalize(adv)
-                terms = ppo_losses(log_prob, old_log_probs[idx], adv, values, old_values[idx], ret_all[idx],
-                                   c.clip_coef, c.clip_vloss)
+                terms = ppo_losses(log_prob, old_log_prob, adv, values, old_values, ret, c.clip_coef, c.clip_vloss)
                 entropy = entropy.mean()
                 self.gradient_step(terms["policy_loss"] - c.ent_coef * entropy + c.vf_coef * terms["value_loss"])
                 terms["entropy"] = entropy
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0) + v.detach()
+                sums += torch.stack([terms[k] for k in names]).detach()  # one op, not one per metric
                 count += 1
             if c.target_kl is not None and float(terms["approx_kl"]) > c.target_kl:
                 break
-        return {f"losses/{k}": v / count for k, v in sums.items()}
+        means = sums / count
+        return {f"losses/{k}": means[i] for i, k in enumerate(names)}

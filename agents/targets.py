@@ -9,6 +9,7 @@ bootstrap observation.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from foundations.checks import unit_interval
@@ -121,12 +122,29 @@ def generalized_advantages(
     with torch.no_grad():
         delta = r_t + discount_t * v_t - v_tm1
         trace = discount_t * lambda_ * (~cut_t).to(r_t.dtype)
-        adv = torch.empty_like(delta)
-        running = torch.zeros_like(delta[0])
-        for t in range(r_t.shape[0] - 1, -1, -1):
-            running = delta[t] + trace[t] * running
-            adv[t] = running
-    return adv
+        return _backward_recursion(delta, trace)
+
+
+def _backward_recursion(x: torch.Tensor, decay: torch.Tensor, start: torch.Tensor | None = None,
+                        host: bool | None = None) -> torch.Tensor:
+    """``y_t = x_t + decay_t * y_{t+1}`` for t = T-1 .. 0 over ``[T, N]``, from ``y_T = start`` (default 0).
+
+    On the CPU the T sequential steps run in NumPy (the same float operations, a fifth of torch's
+    per-op cost); elsewhere in torch. ``host`` forces one or the other (tests).
+    """
+    running = torch.zeros_like(x[0]) if start is None else start.to(x.dtype)
+    if host if host is not None else (x.is_cpu and decay.is_cpu and running.is_cpu):
+        xs, ds, y = x.detach().numpy(), decay.detach().numpy(), running.detach().numpy()
+        out = np.empty_like(xs)
+        for t in range(xs.shape[0] - 1, -1, -1):
+            y = xs[t] + ds[t] * y
+            out[t] = y
+        return torch.from_numpy(out)
+    out = torch.empty_like(x)
+    for t in range(x.shape[0] - 1, -1, -1):
+        running = x[t] + decay[t] * running
+        out[t] = running
+    return out
 
 
 def discounted_returns(r_t: torch.Tensor, discount_t: torch.Tensor, cut_t: torch.Tensor,
@@ -144,13 +162,7 @@ def discounted_returns(r_t: torch.Tensor, discount_t: torch.Tensor, cut_t: torch
         raise ValueError(f"r_t, discount_t and cut_t must all be [T, N]; got {list(r_t.shape)}, "
                          f"{list(discount_t.shape)}, {list(cut_t.shape)}")
     with torch.no_grad():
-        running = torch.zeros_like(r_t[0]) if bootstrap is None else bootstrap.to(r_t.dtype)
-        out = torch.empty_like(r_t)
-        keep = discount_t * (~cut_t).to(r_t.dtype)
-        for t in range(r_t.shape[0] - 1, -1, -1):
-            running = r_t[t] + keep[t] * running
-            out[t] = running
-    return out
+        return _backward_recursion(r_t, discount_t * (~cut_t).to(r_t.dtype), bootstrap)
 
 
 def ppo_losses(

@@ -61,6 +61,7 @@ class SameStepVectorEnv(gym.vector.VectorEnv):
         space = self.single_observation_space
         self._obs_shape = (self.num_envs, *(space.shape or ()))
         self._obs_dtype = space.dtype
+        self._int_actions = isinstance(self.single_action_space, gym.spaces.Discrete)
 
     def reset(
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
@@ -89,8 +90,11 @@ class SameStepVectorEnv(gym.vector.VectorEnv):
         truncated = np.empty(n, dtype=np.bool_)
         infos: dict[str, Any] = {}
         final: np.ndarray | None = None
+        # Discrete actions go in as Python ints: the natural type, and the one Gymnasium's
+        # Discrete.contains (asserted by many envs each step) checks fastest
+        per_env = actions.tolist() if self._int_actions else actions
         for i, env in enumerate(self.envs):
-            o, rewards[i], terminated[i], truncated[i], info = env.step(actions[i])
+            o, rewards[i], terminated[i], truncated[i], info = env.step(per_env[i])
             if terminated[i] or truncated[i]:
                 if final is None:
                     final = np.zeros(self._obs_shape, dtype=self._obs_dtype)

@@ -23,7 +23,17 @@ from torch import nn
 _ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Identity: None}
 
 
-class HostMLP:
+class _Mirror:
+    @classmethod
+    def build(cls, *args: object) -> _Mirror | None:
+        """A mirror, or ``None`` where this class cannot serve the module(s)."""
+        try:
+            return cls(*args)
+        except ValueError:
+            return None
+
+
+class HostMLP(_Mirror):
     """``x [batch, in_features] -> [batch, out_features]`` with NumPy, for a chain of ``nn.Linear``/``ReLU``/``Tanh``.
 
     Args:
@@ -31,7 +41,7 @@ class HostMLP:
 
     Raises:
       ValueError: a layer other than Linear / ReLU / Tanh / Identity, or parameters that are not
-        float32/float64 CPU tensors (use :meth:`build` to get ``None`` instead).
+        float32/float64 CPU tensors (``HostMLP.build`` gives ``None`` instead).
     """
 
     def __init__(self, modules: Iterable[nn.Module]) -> None:
@@ -55,14 +65,6 @@ class HostMLP:
         self._ptrs: list[int] = []
         self._ops: list[tuple[np.ndarray, np.ndarray | None] | str] = []
         self._refresh()
-
-    @classmethod
-    def build(cls, modules: Iterable[nn.Module]) -> HostMLP | None:
-        """A mirror of ``modules``, or ``None`` where :class:`HostMLP` cannot serve them."""
-        try:
-            return cls(modules)
-        except ValueError:
-            return None
 
     def _live_params(self) -> list[torch.Tensor]:
         # the modules' own parameter dicts: a reassigned parameter is seen at once
@@ -96,4 +98,43 @@ class HostMLP:
                 if b is not None:
                     h += b
             owned = True
+        return h
+
+
+class HostStackedMLP(_Mirror):
+    """NumPy forward of a :class:`foundations.nets.StackedMLP` on CPU, through views of its parameters.
+
+    ``x [batch, in]`` -> ``[members, batch, out]``, the activation after every layer, as the module.
+
+    Raises:
+      ValueError: parameters that are not float32/float64 CPU tensors.
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        self._params = [*module.weights, *module.biases]
+        for p in self._params:
+            if p.device.type != "cpu" or p.dtype not in (torch.float32, torch.float64):
+                raise ValueError(f"HostStackedMLP needs float32/float64 CPU parameters, got {p.dtype} on {p.device}")
+        self._layers = len(module.weights)
+        self._tanh = module.activation == "tanh"
+        self.dtype = np.float32 if self._params[0].dtype == torch.float32 else np.float64
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self._ptrs = [p.data_ptr() for p in self._params]
+        views = [p.detach().numpy() for p in self._params]
+        weights, biases = views[: self._layers], views[self._layers:]
+        self._ops = [(w.transpose(0, 2, 1), b[:, None, :]) for w, b in zip(weights, biases, strict=True)]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if [p.data_ptr() for p in self._params] != self._ptrs:
+            self._refresh()
+        h = np.asarray(x, dtype=self.dtype)
+        for w, b in self._ops:
+            h = np.matmul(h, w)  # [batch, in] broadcasts over the members: [members, batch, out]
+            h += b
+            if self._tanh:
+                np.tanh(h, out=h)
+            else:
+                np.maximum(h, 0.0, out=h)
         return h

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -80,6 +81,73 @@ def mlp(
     net = nn.Sequential(*layers)
     net.out_features = width  # type: ignore[attr-defined]
     return net
+
+
+_STACKED_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
+
+
+class StackedMLP(nn.Module):
+    """``members`` MLPs of the same widths evaluated together, as batched matrix products.
+
+    ``[batch, in_features]`` (one input for all members) or ``[members, batch, in_features]`` ->
+    ``[members, batch, hidden_sizes[-1]]``, with the activation after every layer (a body, like
+    ``mlp(in_features, hidden_sizes)``). Layer ``l`` holds ``weights[l]`` ``[members, out, in]`` and
+    ``biases[l]`` ``[members, out]``. Member ``m`` computes exactly what an ``mlp`` with those
+    weights computes, but one ``baddbmm`` serves every member: half the operators and autograd
+    nodes of two separate networks (an actor and a critic body, an ensemble of critics).
+
+    Args:
+      members: number of networks (>= 1).
+      in_features, hidden_sizes: as for :func:`mlp` (at least one hidden layer).
+      activation: ``"tanh"`` or ``"relu"``.
+      hidden_gain: orthogonal init with this gain per member and layer (see :func:`layer_init`);
+        ``None``: PyTorch's ``nn.Linear`` default init.
+    """
+
+    def __init__(self, members: int, in_features: int, hidden_sizes: Sequence[int], activation: str = "tanh",
+                 hidden_gain: float | None = None) -> None:
+        super().__init__()
+        if members < 1 or in_features < 1:
+            raise ValueError(f"members and in_features must be >= 1, got {members}, {in_features}")
+        if not hidden_sizes or any(h < 1 for h in hidden_sizes):
+            raise ValueError(f"hidden_sizes must be non-empty and all >= 1, got {list(hidden_sizes)}")
+        if activation not in _STACKED_ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_STACKED_ACTIVATIONS)}, got {activation!r}")
+        self.members, self.activation = members, activation
+        widths = [in_features, *hidden_sizes]
+        self.weights = nn.ParameterList(torch.empty(members, o, i) for i, o in itertools.pairwise(widths))
+        self.biases = nn.ParameterList(torch.empty(members, o) for o in widths[1:])
+        with torch.no_grad():
+            for m in range(members):  # member by member, layer by layer: mlp's initialisation order
+                for w, b in zip(self.weights, self.biases, strict=True):
+                    if hidden_gain is not None:
+                        nn.init.orthogonal_(w[m], hidden_gain)
+                        b[m].zero_()
+                    else:
+                        nn.init.kaiming_uniform_(w[m], a=math.sqrt(5))
+                        bound = 1 / math.sqrt(w.shape[2])
+                        nn.init.uniform_(b[m], -bound, bound)
+        self.out_features = widths[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``[batch, in]`` or ``[members, batch, in]`` -> ``[members, batch, out]``."""
+        act = _STACKED_ACTIVATIONS[self.activation]
+        h = x.expand(self.members, *x.shape) if x.ndim == 2 else x
+        for w, b in zip(self.weights, self.biases, strict=True):
+            h = act(torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2)))
+        return h
+
+    def member(self, m: int) -> nn.Sequential:
+        """Member ``m`` as a standalone ``mlp`` (a copy of its weights), for inspection and tests."""
+        widths = [self.weights[0].shape[2], *(w.shape[1] for w in self.weights)]
+        act = nn.Tanh if self.activation == "tanh" else nn.ReLU
+        net = mlp(widths[0], widths[1:], activation=act)
+        linears = [layer for layer in net if isinstance(layer, nn.Linear)]
+        with torch.no_grad():
+            for layer, w, b in zip(linears, self.weights, self.biases, strict=True):
+                layer.weight.copy_(w[m])
+                layer.bias.copy_(b[m])
+        return net
 
 
 def num_parameters(module: nn.Module, trainable_only: bool = True) -> int:
@@ -175,6 +243,21 @@ class AdamStep:
         )
         self._state = opt.state
         return True
+
+
+def clip_grad_norm_(params: Sequence[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_`` (2-norm, foreach) for parameters on one device, in five
+    operators and none of its Python wrapping (~0.3 ms a call on CPU); same result to the bit.
+
+    Scales the gradients in place by ``min(max_norm / (total_norm + 1e-6), 1)`` and returns the
+    total norm (a 0-d tensor, not synchronised). Parameters without a gradient are skipped.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
+    torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    return total
 
 
 def fast_adam(params: Iterable[torch.Tensor], lr: float, eps: float = 1e-8) -> torch.optim.Adam:

@@ -153,3 +153,13 @@ def test_reinforce_uses_only_complete_recorded_episodes():
             break
     # after the update at t=2: env 0 is mid-episode (started t=2) -> not recorded until its next reset
     assert agent.recording.tolist() == [False, True]
+
+
+def test_backward_recursion_numpy_equals_torch_to_the_bit():
+    from agents.targets import _backward_recursion
+
+    g = torch.Generator().manual_seed(0)
+    x, decay = torch.randn(50, 6, generator=g), torch.rand(50, 6, generator=g) * 0.99
+    start = torch.randn(6, generator=g)
+    for s in (None, start):
+        assert torch.equal(_backward_recursion(x, decay, s, host=True), _backward_recursion(x, decay, s, host=False))

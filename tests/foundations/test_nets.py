@@ -165,3 +165,49 @@ def test_host_mlp_matches_the_module_and_follows_its_updates():
     assert HostMLP.build(mlp(4, [8], 2, layer_norm=True)) is None
     assert HostMLP.build(mlp(4, [8], 2).double()) is not None
     assert HostMLP.build(mlp(4, [8], 2).half()) is None
+
+
+@pytest.mark.parametrize("max_norm", [0.05, 1e6])  # clipping and not
+def test_clip_grad_norm_equals_torch(max_norm):
+    from foundations.nets import clip_grad_norm_
+
+    a, b = _two_copies(3)
+    x = torch.randn(8, 5)
+    for net in (a, b):
+        net(x).square().sum().backward()
+    a[0].bias.grad = None  # a parameter without a gradient is skipped
+    b[0].bias.grad = None
+    ours = clip_grad_norm_(list(a.parameters()), max_norm)
+    ref = torch.nn.utils.clip_grad_norm_(b.parameters(), max_norm, foreach=True)
+    assert torch.equal(ours, ref)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert (p.grad is None and q.grad is None) or torch.equal(p.grad, q.grad)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_stacked_mlp_members_are_plain_mlps_and_mirror_on_host(activation):
+    import numpy as np
+
+    from foundations.host_mlp import HostStackedMLP
+    from foundations.nets import StackedMLP
+
+    torch.manual_seed(0)
+    net = StackedMLP(3, 5, [16, 8], activation, hidden_gain=math.sqrt(2))
+    x = torch.randn(7, 5)
+    out = net(x)
+    assert out.shape == (3, 7, 8) and net.out_features == 8
+    for m in range(3):
+        torch.testing.assert_close(out[m], net.member(m)(x), atol=1e-6, rtol=1e-6)
+        w = net.weights[0][m]
+        torch.testing.assert_close(w.T @ w, 2 * torch.eye(5), atol=1e-5, rtol=0)  # orthogonal columns, gain^2
+    per_member = torch.randn(3, 7, 5)  # or one input per member
+    torch.testing.assert_close(net(per_member)[1], net.member(1)(per_member[1]), atol=1e-6, rtol=1e-6)
+    host = HostStackedMLP(net)
+    np.testing.assert_allclose(host(x.numpy()), out.detach().numpy(), atol=1e-5, rtol=1e-5)
+    net(x).square().sum().backward()
+    torch.optim.SGD(net.parameters(), lr=0.1).step()  # in place: the views see it
+    np.testing.assert_allclose(host(x.numpy()), net(x).detach().numpy(), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="activation"):
+        StackedMLP(2, 5, [4], "gelu")
+    with pytest.raises(ValueError, match="hidden_sizes"):
+        StackedMLP(2, 5, [])
