@@ -211,3 +211,21 @@ def test_stacked_mlp_members_are_plain_mlps_and_mirror_on_host(activation):
         StackedMLP(2, 5, [4], "gelu")
     with pytest.raises(ValueError, match="hidden_sizes"):
         StackedMLP(2, 5, [])
+
+
+def test_relu_mlp_backward_equals_autograd():
+    from foundations.mlp_grad import relu_mlp_backward, relu_mlp_forward
+
+    torch.manual_seed(0)
+    net = mlp(5, [16, 8], 3).double()
+    layers = [m for m in net if isinstance(m, nn.Linear)]
+    x, upstream = torch.randn(12, 5, dtype=torch.float64), torch.randn(12, 3, dtype=torch.float64)
+    out, inputs = relu_mlp_forward(layers, x)
+    torch.testing.assert_close(out, net(x).detach(), atol=1e-12, rtol=0)
+    assert not out.requires_grad
+    relu_mlp_backward(layers, inputs, upstream)
+    ours = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    (net(x) * upstream).sum().backward()
+    for a, b in zip(ours, (p.grad for p in net.parameters()), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
