@@ -143,11 +143,28 @@ class ActorCriticAgent:
         return self._env_actions(actions.clone())
 
     def explore(self, obs: torch.Tensor, step: int) -> torch.Tensor:
-        """Sample training actions and record obs, actions, log-probs and values in the rollout."""
+        """Sample training actions and record obs, actions, log-probs and values in the rollout.
+
+        With separate MLP bodies the log-probs and values are not computed here but for the
+        whole rollout in one batch when it is full (the policy does not change in between, so
+        they are the same numbers): each step then runs only the actor.
+        """
         with torch.no_grad():
-            actions, log_probs, values = self.policy.sample(obs, self.generator)
-        self.rollout.add(obs, actions, log_probs, values)
+            if self.policy.stacked:
+                actions = self.policy.sample_actions(obs, self.generator)
+                self.rollout.add(obs, actions)
+            else:
+                actions, log_probs, values = self.policy.sample(obs, self.generator)
+                self.rollout.add(obs, actions, log_probs, values)
         return self._env_actions(actions)
+
+    def _evaluate_rollout(self) -> None:
+        """Fill the rollout's log-probs and values ``[T, N]`` with one batched pass of the policy."""
+        r = self.rollout
+        with torch.no_grad():
+            log_probs, _, values = self.policy.evaluate(r.obs.flatten(0, 1), r.actions.flatten(0, 1))
+        r.log_probs.copy_(log_probs.view_as(r.log_probs))
+        r.values.copy_(values.view_as(r.values))
 
     def observe(self, obs: torch.Tensor, actions: torch.Tensor, result: Any) -> None:
         """Record the env's answer; values the true final observations of truncated episodes."""
@@ -178,6 +195,8 @@ class ActorCriticAgent:
         lr = self.learning_rate(step - c.batch_size)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        if self.policy.stacked:
+            self._evaluate_rollout()
         with torch.no_grad():
             last_values = self.policy.value(self._next_obs)
         advantages, returns = self.rollout.advantages(last_values, c.gamma, c.gae_lambda)
@@ -194,6 +213,10 @@ class ActorCriticAgent:
         for p in self._params:  # zero_grad(set_to_none=True) without its per-call overhead
             p.grad = None
         loss.backward()
+        self.apply_gradients()
+
+    def apply_gradients(self) -> None:
+        """Clip the gradients in ``.grad`` (if configured) and take an optimizer step."""
         if self.config.max_grad_norm is not None:
             clip_grad_norm_(self._params, self.config.max_grad_norm)
         self._optimizer_step()

@@ -155,6 +155,21 @@ class ActorCritic(nn.Module):
             actions = params + noise * self.log_std.exp()
         return actions, gaussian_log_prob(actions, params, self.log_std), values
 
+    def sample_actions(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Actions ``[B]`` or ``[B, D]`` (unclipped), drawn as :meth:`sample` draws them (the same
+        random numbers from ``generator``) without the log-probs and values; for stacked bodies
+        on the CPU only the actor's half of the network runs, in NumPy."""
+        host = self._host is not None and obs.is_cpu and not torch.is_grad_enabled() and self.policy_head.weight.is_cpu
+        if not host:
+            return self.sample(obs, generator)[0]
+        bodies, actor, _ = self._host
+        params = actor(bodies(obs.numpy(), member=0))
+        if self.discrete:
+            u = np.maximum(torch.rand(params.shape, generator=generator).numpy(), np.float32(1e-12))
+            return torch.from_numpy((params - np.log(-np.log(u))).argmax(-1))
+        noise = torch.randn(params.shape, generator=generator).numpy()
+        return torch.from_numpy(params + noise * np.exp(self.log_std.detach().numpy()))
+
     def _sample_host(self, obs: torch.Tensor, generator: torch.Generator | None,
                      deterministic: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """:meth:`sample` computed with NumPy (CPU, separate MLPs, no gradients)."""

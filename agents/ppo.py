@@ -10,10 +10,12 @@ approximate KL divergence exceeds ``target_kl``.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import torch
 
 from agents.actor_critic import ActorCriticAgent, ActorCriticConfig, normalize
+from agents.ppo_grad import ppo_minibatch_grads
 from agents.targets import ppo_losses
 
 
@@ -50,7 +52,16 @@ class PPOConfig(ActorCriticConfig):
 
 
 class PPO(ActorCriticAgent):
-    """PPO agent; see :class:`agents.actor_critic.ActorCriticAgent` for the interface."""
+    """PPO agent; see :class:`agents.actor_critic.ActorCriticAgent` for the interface.
+
+    With separate MLP bodies (vector observations, ``shared=False``) each minibatch step uses
+    :func:`agents.ppo_grad.ppo_minibatch_grads` (the gradient written out, equal to autograd's);
+    image and shared-trunk policies use autograd.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.written_out_backward = self.policy.stacked
 
     def learn(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
         c, r = self.config, self.rollout
@@ -68,13 +79,18 @@ class PPO(ActorCriticAgent):
             shuffled = [col.index_select(0, perm) for col in columns]
             for start in range(0, b, mb):
                 obs, actions, old_log_prob, old_values, adv, ret = (col[start:start + mb] for col in shuffled)
-                log_prob, entropy, values = self.policy.evaluate(obs, actions)
                 if c.norm_adv:
                     adv = normalize(adv)
-                terms = ppo_losses(log_prob, old_log_prob, adv, values, old_values, ret, c.clip_coef, c.clip_vloss)
-                entropy = entropy.mean()
-                self.gradient_step(terms["policy_loss"] - c.ent_coef * entropy + c.vf_coef * terms["value_loss"])
-                terms["entropy"] = entropy
+                if self.written_out_backward:
+                    terms = ppo_minibatch_grads(self.policy, obs, actions, old_log_prob, adv, old_values, ret,
+                                                c.clip_coef, c.clip_vloss, c.ent_coef, c.vf_coef)
+                    self.apply_gradients()
+                else:
+                    log_prob, entropy, values = self.policy.evaluate(obs, actions)
+                    terms = ppo_losses(log_prob, old_log_prob, adv, values, old_values, ret, c.clip_coef,
+                                       c.clip_vloss)
+                    terms["entropy"] = entropy = entropy.mean()
+                    self.gradient_step(terms["policy_loss"] - c.ent_coef * entropy + c.vf_coef * terms["value_loss"])
                 sums += torch.stack([terms[k] for k in names]).detach()  # one op, not one per metric
                 count += 1
             if c.target_kl is not None and float(terms["approx_kl"]) > c.target_kl:

@@ -48,17 +48,24 @@ class Rollout:
     def full(self) -> bool:
         return self.t == self.num_steps
 
-    def add(self, obs: torch.Tensor, actions: torch.Tensor, log_probs: torch.Tensor, values: torch.Tensor) -> None:
-        """Record the policy's side of step ``t``: ``obs`` ``[N, *obs_shape]``, ``actions``, ``log_probs`` / ``values`` ``[N]``."""
+    def add(self, obs: torch.Tensor, actions: torch.Tensor, log_probs: torch.Tensor | None = None,
+            values: torch.Tensor | None = None) -> None:
+        """Record the policy's side of step ``t``: ``obs`` ``[N, *obs_shape]``, ``actions``, ``log_probs`` / ``values`` ``[N]``.
+
+        ``log_probs`` and ``values`` may be left out and filled for the whole rollout at once
+        later (``rollout.log_probs[:] = ...``), by an agent that evaluates them in one batch.
+        """
         if self.full:
             raise ValueError(f"the rollout already holds {self.num_steps} steps; compute advantages and reset()")
         t, h = self.t, self._host
-        if h is not None and obs.is_cpu and actions.is_cpu and log_probs.is_cpu and values.is_cpu:
+        if h is not None and obs.is_cpu and actions.is_cpu:
             h["obs"][t], h["actions"][t] = obs.numpy(), actions.numpy()
-            h["log_probs"][t], h["values"][t] = log_probs.numpy(), values.numpy()
         else:
             self.obs[t], self.actions[t] = obs, actions
-            self.log_probs[t], self.values[t] = log_probs, values
+        if log_probs is not None:
+            self.log_probs[t] = log_probs
+        if values is not None:
+            self.values[t] = values
 
     def record(self, rewards: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor,
                final_values: torch.Tensor | None = None) -> None:

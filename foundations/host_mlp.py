@@ -126,13 +126,18 @@ class HostStackedMLP(_Mirror):
         weights, biases = views[: self._layers], views[self._layers:]
         self._ops = [(w.transpose(0, 2, 1), b[:, None, :]) for w, b in zip(weights, biases, strict=True)]
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, member: int | None = None) -> np.ndarray:
+        """``x`` ``[batch, in]`` -> ``[members, batch, out]``, or ``[batch, out]`` of one ``member``."""
         if [p.data_ptr() for p in self._params] != self._ptrs:
             self._refresh()
         h = np.asarray(x, dtype=self.dtype)
         for w, b in self._ops:
-            h = np.matmul(h, w)  # [batch, in] broadcasts over the members: [members, batch, out]
-            h += b
+            if member is None:
+                h = np.matmul(h, w)  # [batch, in] broadcasts over the members: [members, batch, out]
+                h += b
+            else:
+                h = h @ w[member]
+                h += b[member]
             if self._tanh:
                 np.tanh(h, out=h)
             else:

@@ -117,8 +117,28 @@ def test_continuous_actions_clipped_for_env_but_rollout_keeps_the_sample():
     stored = agent.rollout.actions[0]
     assert env_actions.abs().max() <= 0.1 + 1e-7
     assert stored.abs().max() > 0.1  # std e: some sample is outside [-0.1, 0.1]
+    agent._evaluate_rollout()  # log-probs and values are filled for the rollout in one batch
     torch.testing.assert_close(agent.rollout.log_probs[0], gaussian_log_prob(stored, agent.policy(torch.zeros(2, 3))[0],
                                                                            agent.policy.log_std).detach())
+
+
+@pytest.mark.parametrize("space", [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, (2,))], ids=["discrete", "box"])
+def test_deferred_log_probs_and_values_equal_those_of_sampling(space):
+    torch.manual_seed(0)
+    agent = PPO(PPOConfig(num_envs=3, num_steps=4, num_minibatches=2), (5,), torch.float32, space, seed=0)
+    g = torch.Generator().set_state(agent.generator.get_state())
+    expected = []
+    for t in range(4):
+        obs = torch.randn(3, 5, generator=torch.Generator().manual_seed(t))
+        with torch.no_grad():
+            expected.append(agent.policy.sample(obs, g))  # actions, log-probs, values, step by step
+        agent.explore(obs, t)
+        agent.rollout.record(torch.ones(3), torch.zeros(3, dtype=torch.bool), torch.zeros(3, dtype=torch.bool))
+    agent._evaluate_rollout()
+    for t, (actions, log_probs, values) in enumerate(expected):
+        torch.testing.assert_close(agent.rollout.actions[t], actions.to(agent.rollout.actions.dtype))
+        torch.testing.assert_close(agent.rollout.log_probs[t], log_probs, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(agent.rollout.values[t], values, atol=1e-6, rtol=1e-5)
 
 
 def test_flags_that_do_not_fit_the_action_space_fail_at_start():
@@ -163,3 +183,34 @@ def test_backward_recursion_numpy_equals_torch_to_the_bit():
     start = torch.randn(6, generator=g)
     for s in (None, start):
         assert torch.equal(_backward_recursion(x, decay, s, host=True), _backward_recursion(x, decay, s, host=False))
+
+
+@pytest.mark.parametrize("space", [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, (2,))], ids=["discrete", "box"])
+@pytest.mark.parametrize("clip_vloss", [True, False])
+def test_ppo_written_out_gradients_equal_autograd(space, clip_vloss):
+    """Two epochs of PPO on the same rollout: the written-out gradient (ppo_grad) and autograd
+    leave the same policy, optimizer state and metrics; the first minibatch has ratio == 1
+    exactly, the tie case of the clipped surrogate."""
+    config = PPOConfig(num_envs=4, num_steps=16, update_epochs=2, num_minibatches=2, clip_vloss=clip_vloss,
+                       ent_coef=0.05, learning_rate=3e-3, hidden_sizes=(16, 8), clip_coef=0.1)
+    agents = []
+    for written_out in (True, False):
+        torch.manual_seed(0)
+        agent = PPO(config, (5,), torch.float32, space, seed=0)
+        agent.written_out_backward = written_out
+        agents.append(agent)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(config.num_steps):
+        obs = torch.randn(4, 5, generator=g)
+        for agent in agents:
+            agent.explore(obs, 0)
+            agent.rollout.record(torch.randn(4, generator=torch.Generator().manual_seed(2)),
+                                 torch.zeros(4, dtype=torch.bool), torch.zeros(4, dtype=torch.bool))
+    adv, ret = torch.randn(16, 4, generator=g), torch.randn(16, 4, generator=g)
+    for _ in range(3):  # later rounds: ratios away from 1, clipping active
+        metrics = [agent.learn(adv, ret) for agent in agents]
+        for key in metrics[0]:
+            torch.testing.assert_close(metrics[0][key], metrics[1][key], atol=1e-6, rtol=1e-5)
+    assert float(metrics[0]["losses/clipfrac"]) > 0  # the clipped branches were exercised
+    for a, b in zip(agents[0].policy.parameters(), agents[1].policy.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
