@@ -96,7 +96,7 @@ class REINFORCE:
 
     def explore(self, obs: torch.Tensor, step: int) -> torch.Tensor:
         with torch.no_grad():
-            actions, _, _ = self.policy.sample(obs, self.generator)
+            actions = self.policy.sample_actions(obs, self.generator)
         self._obs.append(obs)
         self._actions.append(actions)
         self._recorded.append(self.recording.clone())
