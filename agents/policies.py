@@ -7,6 +7,7 @@ Log-probabilities and entropies are written out from their formulas (and tested 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -15,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from foundations.encoders import NatureCNN
-from foundations.host_mlp import HostMLP, HostStackedMLP
+from foundations.host_mlp import HostChain, HostMLP, HostStackedMLP
 from foundations.nets import StackedMLP, layer_init, mlp
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -89,13 +90,28 @@ class ActorCritic(nn.Module):
         self.log_std = None if self.discrete else nn.Parameter(torch.full((action_dim,), float(log_std_init)))
         self.register_buffer("action_low", None)  # Box bounds, set by for_space
         self.register_buffer("action_high", None)
-        # NumPy mirrors for sampling on the CPU (see sample): bodies, then the two heads
-        self._host = None
+        self._build_host()
+
+    def _build_host(self) -> None:
+        """NumPy mirrors for sampling on the CPU (see :meth:`sample`): ``_host`` (bodies, policy
+        head, value head) and ``_actor`` (the actor's body and head as one chain); ``None``
+        where the parameters are not float CPU tensors."""
+        self._host = self._actor = None
         if self.stacked:
             bodies = HostStackedMLP.build(self.bodies)
             heads = HostMLP.build([self.policy_head]), HostMLP.build([self.value_head])
             if bodies is not None and None not in heads:
                 self._host = (bodies, *heads)
+                act = self.bodies.activation
+                self._actor = HostChain.build(
+                    [(w, b, act, 0) for w, b in zip(self.bodies.weights, self.bodies.biases, strict=True)]
+                    + [(self.policy_head.weight, self.policy_head.bias, None, None)])
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> ActorCritic:
+        """``to``, ``cuda``, ``double``...: the mirrors follow the parameters (or are dropped)."""
+        out = super()._apply(fn, recurse)
+        self._build_host()
+        return out
 
     @classmethod
     def for_space(cls, obs_shape: tuple[int, ...], action_space: gym.Space, hidden_sizes: tuple[int, ...] = (64, 64),
@@ -138,7 +154,7 @@ class ActorCritic(nn.Module):
         parameters (:mod:`foundations.host_mlp`): the same draws from ``generator``, the same
         formulas, a fifth of the cost per environment step.
         """
-        if self._host is not None and obs.is_cpu and not torch.is_grad_enabled() and self.policy_head.weight.is_cpu:
+        if self._host is not None and obs.is_cpu and not torch.is_grad_enabled():
             return self._sample_host(obs, generator, deterministic)
         params, values = self.forward(obs)
         if self.discrete:
@@ -159,14 +175,16 @@ class ActorCritic(nn.Module):
         """Actions ``[B]`` or ``[B, D]`` (unclipped), drawn as :meth:`sample` draws them (the same
         random numbers from ``generator``) without the log-probs and values; for stacked bodies
         on the CPU only the actor's half of the network runs, in NumPy."""
-        host = self._host is not None and obs.is_cpu and not torch.is_grad_enabled() and self.policy_head.weight.is_cpu
-        if not host:
+        if self._actor is None or not obs.is_cpu or torch.is_grad_enabled():
             return self.sample(obs, generator)[0]
-        bodies, actor, _ = self._host
-        params = actor(bodies(obs.numpy(), member=0))
-        if self.discrete:
-            u = np.maximum(torch.rand(params.shape, generator=generator).numpy(), np.float32(1e-12))
-            return torch.from_numpy((params - np.log(-np.log(u))).argmax(-1))
+        params = self._actor(obs.numpy())  # [B, A] logits or [B, D] means, a new array
+        if self.discrete:  # Gumbel-max as in sample, in place: params - log(-log(max(u, 1e-12)))
+            g = torch.rand(params.shape, generator=generator).numpy()
+            np.maximum(g, np.float32(1e-12), out=g)
+            np.log(g, out=g)
+            np.negative(g, out=g)
+            np.log(g, out=g)
+            return torch.from_numpy(np.subtract(params, g, out=params).argmax(-1))
         noise = torch.randn(params.shape, generator=generator).numpy()
         return torch.from_numpy(params + noise * np.exp(self.log_std.detach().numpy()))
 

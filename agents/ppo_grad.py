@@ -31,10 +31,10 @@ from torch.nn import functional as F
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
-def _max_weights(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """How ``torch.max(a, b)``'s backward shares the gradient: 1/0, 0/1, or 1/2 each on ties."""
-    tie = (a == b).to(a.dtype) * 0.5
-    return (a > b).to(a.dtype) + tie, (b > a).to(a.dtype) + tie
+def _max_share(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``sign(a - b)``: how ``torch.max(a, b)``'s backward shares the gradient. ``a`` gets
+    ``(1 + s) / 2`` of it and ``b`` ``(1 - s) / 2``: all, none, or half each on ties."""
+    return torch.sign(a - b)
 
 
 def ppo_minibatch_grads(
@@ -69,7 +69,7 @@ def ppo_minibatch_grads(
         x = obs.float()
         hs = [x.expand(2, *x.shape)]
         for w, b in zip(bodies.weights, bodies.biases, strict=True):
-            hs.append(torch.tanh(torch.baddbmm(b.unsqueeze(1), hs[-1], w.transpose(1, 2))))
+            hs.append(torch.baddbmm(b.unsqueeze(1), hs[-1], w.transpose(1, 2)).tanh_())
         h_pi, h_v = hs[-1][0], hs[-1][1]
         params = torch.addmm(head.bias, h_pi, head.weight.t())  # [B, A] logits or [B, D] means
         values = torch.addmm(vhead.bias, h_v, vhead.weight.t()).squeeze(-1)
@@ -96,7 +96,8 @@ def ppo_minibatch_grads(
         err_u = values - returns
         if clip_vloss:
             dv = values - old_values
-            err_c = old_values + dv.clamp(-clip_coef, clip_coef) - returns
+            dv_clipped = dv.clamp(-clip_coef, clip_coef)
+            err_c = old_values + dv_clipped - returns
             sq_u, sq_c = err_u.square(), err_c.square()
             value_loss = 0.5 * torch.max(sq_u, sq_c).mean()
         else:
@@ -106,15 +107,16 @@ def ppo_minibatch_grads(
         clipfrac = ((ratio - 1).abs() > clip_coef).float().mean()
 
         # ---- gradient of the total loss w.r.t. the heads' outputs
-        w_u, w_c = _max_weights(surr_u, surr_c)
-        inside = ((ratio >= 1 - clip_coef) & (ratio <= 1 + clip_coef)).to(ratio.dtype)
-        g_logp = -advantages * ratio * (w_u + w_c * inside) / n  # [B]
+        # d max(su, sc) / d logp = su * (w_u + w_c * inside) with w_u = (1 + s) / 2, w_c = (1 - s) / 2
+        s = _max_share(surr_u, surr_c)
+        inside = (clipped_ratio == ratio).to(ratio.dtype)  # the clamp passes the gradient
+        g_logp = surr_u * ((1 + s) + (1 - s) * inside) * (0.5 / n)  # [B]
         if clip_vloss:
-            v_u, v_c = _max_weights(sq_u, sq_c)
-            v_inside = ((dv >= -clip_coef) & (dv <= clip_coef)).to(dv.dtype)
-            g_values = vf_coef * (v_u * err_u + v_c * err_c * v_inside) / n
+            s = _max_share(sq_u, sq_c)
+            v_inside = (dv_clipped == dv).to(dv.dtype)
+            g_values = ((1 + s) * err_u + (1 - s) * v_inside * err_c) * (0.5 * vf_coef / n)
         else:
-            g_values = vf_coef * err_u / n
+            g_values = err_u * (vf_coef / n)
         if policy.discrete:
             g_params = -p * g_logp.unsqueeze(-1)
             g_params.scatter_add_(-1, a, g_logp.unsqueeze(-1))  # onehot(a) - p
@@ -131,10 +133,12 @@ def ppo_minibatch_grads(
         vhead.bias.grad = g_values.sum(0, keepdim=True)
         if g_log_std is not None:
             log_std.grad = g_log_std
-        g_h = torch.stack((g_params.mm(head.weight), g_values.unsqueeze(-1) * vhead.weight))  # [2, B, hidden]
+        g_h = hs[-1].new_empty(hs[-1].shape)  # [2, B, hidden]
+        torch.mm(g_params, head.weight, out=g_h[0])
+        torch.mul(g_values.unsqueeze(-1), vhead.weight, out=g_h[1])
         for layer in range(len(bodies.weights) - 1, -1, -1):
             h, h_prev = hs[layer + 1], hs[layer]
-            g_z = g_h * (1 - h.square())
+            g_z = torch.ops.aten.tanh_backward(g_h, h)  # g_h * (1 - h^2), autograd's own kernel
             w = bodies.weights[layer]
             w.grad = torch.bmm(g_z.transpose(1, 2), h_prev)
             bodies.biases[layer].grad = g_z.sum(1)

@@ -137,6 +137,7 @@ class TensorVecEnv:
         self.single_action_space = env.single_action_space
         self.obs_shape = tuple(self.single_observation_space.shape or ())
         self.obs_dtype = torch_dtype(self.single_observation_space.dtype)
+        self._np_obs_dtype = torch.empty(0, dtype=self.obs_dtype).numpy().dtype  # obs_dtype in NumPy
         self.is_discrete = isinstance(self.single_action_space, gym.spaces.Discrete)
         if self.is_discrete:
             self.num_actions = int(self.single_action_space.n)
@@ -186,11 +187,10 @@ class TensorVecEnv:
 
         self._returns += reward
         self._lengths += 1
-        ended = bool(reset.any())
-        if ended:
-            done_ids = np.flatnonzero(reset)
+        done_ids = reset.nonzero()[0]  # one call answers "did any end?" and "which?"
+        if len(done_ids):
             episodes = EpisodeStats(
-                env_ids=torch.from_numpy(done_ids.astype(np.int64)),
+                env_ids=torch.from_numpy(done_ids.astype(np.int64, copy=False)),
                 returns=torch.from_numpy(self._returns[done_ids]),  # fancy indexing copies
                 lengths=torch.from_numpy(self._lengths[done_ids]),
             )
@@ -208,7 +208,7 @@ class TensorVecEnv:
 
         learn_reward = (np.sign(reward) if self.clip_rewards else reward).astype(np.float32)
         obs_t = self._to_tensor(obs)
-        if ended:
+        if len(done_ids):
             next_obs_np = np.array(obs, copy=True)
             next_obs_np[done_ids] = self._final_observations(info, done_ids)
             next_obs = self._to_tensor(next_obs_np)
@@ -245,6 +245,8 @@ class TensorVecEnv:
 
     # ---------------------------------------------------------------------------- helpers
     def _to_tensor(self, obs: np.ndarray) -> torch.Tensor:
+        if self._on_cpu and obs.dtype == self._np_obs_dtype and obs.flags.c_contiguous:
+            return torch.from_numpy(obs)  # the common case: a view
         t = torch.from_numpy(np.ascontiguousarray(obs))
         if t.dtype != self.obs_dtype:
             t = t.to(self.obs_dtype)

@@ -14,7 +14,7 @@ rounding (tested within 1e-5), not bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -105,6 +105,7 @@ class HostStackedMLP(_Mirror):
     """NumPy forward of a :class:`foundations.nets.StackedMLP` on CPU, through views of its parameters.
 
     ``x [batch, in]`` -> ``[members, batch, out]``, the activation after every layer, as the module.
+    (One member alone: :class:`HostChain`.)
 
     Raises:
       ValueError: parameters that are not float32/float64 CPU tensors.
@@ -126,20 +127,71 @@ class HostStackedMLP(_Mirror):
         weights, biases = views[: self._layers], views[self._layers:]
         self._ops = [(w.transpose(0, 2, 1), b[:, None, :]) for w, b in zip(weights, biases, strict=True)]
 
-    def __call__(self, x: np.ndarray, member: int | None = None) -> np.ndarray:
-        """``x`` ``[batch, in]`` -> ``[members, batch, out]``, or ``[batch, out]`` of one ``member``."""
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """``x`` ``[batch, in]`` -> ``[members, batch, out]``."""
         if [p.data_ptr() for p in self._params] != self._ptrs:
             self._refresh()
         h = np.asarray(x, dtype=self.dtype)
         for w, b in self._ops:
-            if member is None:
-                h = np.matmul(h, w)  # [batch, in] broadcasts over the members: [members, batch, out]
-                h += b
-            else:
-                h = h @ w[member]
-                h += b[member]
+            h = np.matmul(h, w)  # [batch, in] broadcasts over the members: [members, batch, out]
+            h += b
             if self._tanh:
                 np.tanh(h, out=h)
             else:
+                np.maximum(h, 0.0, out=h)
+        return h
+
+
+class HostChain(_Mirror):
+    """``x [batch, in] -> [batch, out]``: a chain of affine layers over (members of) parameters, in NumPy.
+
+    ``h_k = act_k(h_{k-1} W_k^T + b_k)``; for example member ``m`` of a
+    :class:`foundations.nets.StackedMLP` followed by a head, without indexing the stack at
+    every call: each layer costs one matmul, one add and one activation in place, which is what
+    one environment step of a small actor is made of.
+
+    Args:
+      layers: ``(weight, bias, activation, member)`` per layer: ``weight`` ``[out, in]`` and
+        ``bias`` ``[out]`` (or ``None``) parameters, or stacks ``[members, out, in]`` /
+        ``[members, out]`` of which ``member`` is taken (``None``: the parameter as it is);
+        ``activation`` ``"tanh"``, ``"relu"`` or ``None``.
+
+    Raises:
+      ValueError: an unknown activation, or parameters that are not float32/float64 CPU tensors.
+    """
+
+    def __init__(self, layers: Sequence[tuple[torch.Tensor, torch.Tensor | None, str | None, int | None]]) -> None:
+        self._layers = list(layers)
+        for _, _, act, _ in self._layers:
+            if act not in ("tanh", "relu", None):
+                raise ValueError(f"HostChain activations are 'tanh', 'relu' or None, got {act!r}")
+        self._watch = [p for w, b, _, _ in self._layers for p in (w, b) if p is not None]
+        for p in self._watch:
+            if p.device.type != "cpu" or p.dtype not in (torch.float32, torch.float64):
+                raise ValueError(f"HostChain needs float32/float64 CPU parameters, got {p.dtype} on {p.device}")
+        self.dtype = np.float32 if self._watch[0].dtype == torch.float32 else np.float64
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self._ptrs = [p.data_ptr() for p in self._watch]
+        ops = []
+        for w, b, act, m in self._layers:
+            w_np = w.detach().numpy() if m is None else w.detach().numpy()[m]
+            b_np = None if b is None else (b.detach().numpy() if m is None else b.detach().numpy()[m])
+            ops.append((w_np.T, b_np, act))
+        self._ops = ops
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """``x`` ``[batch, in]`` -> ``[batch, out]`` in the parameters' dtype (a new array)."""
+        if [p.data_ptr() for p in self._watch] != self._ptrs:
+            self._refresh()
+        h = np.asarray(x, dtype=self.dtype)
+        for w, b, act in self._ops:
+            h = h @ w
+            if b is not None:
+                h += b
+            if act == "tanh":
+                np.tanh(h, out=h)
+            elif act == "relu":
                 np.maximum(h, 0.0, out=h)
         return h

@@ -141,6 +141,38 @@ def test_deferred_log_probs_and_values_equal_those_of_sampling(space):
         torch.testing.assert_close(agent.rollout.values[t], values, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("space", [gym.spaces.Discrete(4), gym.spaces.Box(-1.0, 1.0, (2,))], ids=["discrete", "box"])
+def test_host_sampling_follows_the_policy_through_storage_changes(space):
+    """The NumPy actor path draws what the torch path draws, also after ``load_state_dict`` (in
+    place) and ``share_memory`` (new storage: the mirrors rebuild); off the CPU it is dropped."""
+    torch.manual_seed(0)
+    policy = ActorCritic.for_space((5,), space)
+    other = ActorCritic.for_space((5,), space)
+    obs = torch.randn(64, 5, generator=torch.Generator().manual_seed(3))
+
+    def check():
+        x = obs
+        with torch.no_grad():
+            host = policy.sample_actions(x, torch.Generator().manual_seed(1))
+        assert policy._actor is not None
+        params = policy(x)[0].detach()  # the torch path, same random numbers
+        g = torch.Generator().manual_seed(1)
+        if policy.discrete:
+            u = torch.rand(params.shape, generator=g).clamp_(min=1e-12)
+            assert torch.equal(host, (params - torch.log(-torch.log(u))).argmax(-1))
+        else:
+            expected = params + torch.randn(params.shape, generator=g) * policy.log_std.exp()
+            torch.testing.assert_close(host, expected.detach(), atol=1e-6, rtol=1e-6)
+
+    check()
+    policy.load_state_dict(other.state_dict())  # in place: the views see it
+    check()
+    policy.share_memory()  # the same parameters on new storage
+    check()
+    policy.to("meta")
+    assert policy._actor is None and policy._host is None
+
+
 def test_flags_that_do_not_fit_the_action_space_fail_at_start():
     with pytest.raises(ValueError, match="--log-std-init only apply to continuous"):
         PPO(PPOConfig(log_std_init=-0.5), (4,), torch.float32, gym.spaces.Discrete(2))

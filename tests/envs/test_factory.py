@@ -1,9 +1,13 @@
 """make_env for non-Atari ids, bad input, and the evaluation helper."""
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
 from envs import AtariConfig, evaluate, make_env, write_gif
+from envs.sync import SameStepVectorEnv
+from envs.vector import TensorVecEnv
 
 
 def test_cartpole_tensors_and_final_observation():
@@ -29,6 +33,34 @@ def test_cartpole_tensors_and_final_observation():
                 # CartPole pays 1 per step, so the raw return equals the length
                 assert torch.equal(r.episodes.returns, r.episodes.lengths.double())
         assert ended >= 4
+
+
+class _Float64Walk(gym.Env):
+    """Observations in float64 (a Box the learner gets as float32); ends after 3 steps."""
+
+    observation_space = gym.spaces.Box(-10.0, 10.0, (3,), dtype=np.float64)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.full(3, 0.1, dtype=np.float64), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.full(3, 0.1 + self.t + action, dtype=np.float64), 1.0, self.t == 3, False, {}
+
+
+def test_float64_observations_arrive_as_float32():
+    env = TensorVecEnv(SameStepVectorEnv([_Float64Walk for _ in range(2)]))
+    assert env.obs_dtype == torch.float32
+    obs = env.reset(seed=0)
+    assert obs.dtype == torch.float32 and torch.allclose(obs, torch.full((2, 3), 0.1))
+    for t in range(1, 4):
+        r = env.step(torch.tensor([0, 1]))
+        assert r.obs.dtype == r.next_obs.dtype == torch.float32
+        assert torch.allclose(r.next_obs[:, 0], torch.tensor([0.1 + t, 1.1 + t]))
+    assert torch.equal(r.reset, torch.tensor([True, True])) and torch.allclose(r.obs, torch.full((2, 3), 0.1))
 
 
 def test_same_seed_same_cartpole_trajectory():

@@ -167,6 +167,36 @@ def test_host_mlp_matches_the_module_and_follows_its_updates():
     assert HostMLP.build(mlp(4, [8], 2).half()) is None
 
 
+def test_host_chain_runs_one_stack_member_and_a_head():
+    import numpy as np
+
+    from foundations.host_mlp import HostChain
+    from foundations.nets import StackedMLP
+
+    torch.manual_seed(0)
+    net, head = StackedMLP(3, 5, [16, 8], "relu"), nn.Linear(8, 2)
+    chain = HostChain([(net.weights[0], net.biases[0], "relu", 1), (net.weights[1], net.biases[1], "relu", 1),
+                       (head.weight, head.bias, None, None)])
+    x = torch.randn(7, 5)
+
+    def reference():
+        return head(net.member(1)(x)).detach().numpy()
+
+    x_np = x.numpy().copy()
+    np.testing.assert_allclose(chain(x_np), reference(), atol=1e-5, rtol=1e-5)
+    assert np.array_equal(x_np, x.numpy())  # the input is not written over
+    head(net(x)[1]).square().sum().backward()
+    torch.optim.SGD([*net.parameters(), *head.parameters()], lr=0.1).step()  # in place: the views see it
+    np.testing.assert_allclose(chain(x_np), reference(), atol=1e-5, rtol=1e-5)
+    net.double(), head.double()  # new storage: the chain rebuilds, in float64
+    out = chain(x_np)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, head(net(x.double())[1]).detach().numpy(), atol=1e-12, rtol=1e-12)
+    with pytest.raises(ValueError, match="activations"):
+        HostChain([(head.weight, head.bias, "gelu", None)])
+    assert HostChain.build([(head.weight.half(), None, None, None)]) is None
+
+
 @pytest.mark.parametrize("max_norm", [0.05, 1e6])  # clipping and not
 def test_clip_grad_norm_equals_torch(max_norm):
     from foundations.nets import clip_grad_norm_
