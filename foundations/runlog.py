@@ -31,6 +31,8 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 from tqdm.auto import tqdm
 
+from foundations.tb_crc import use_fast_crc
+
 
 class Tags:
     """Scalar tag names (CleanRL's where CleanRL has one)."""
@@ -137,6 +139,7 @@ class RunLogger:
             self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.env_id, self.experiment, self.seed = env_id, experiment, seed
+        use_fast_crc()  # the same event files, without a pure-Python checksum per event
         self.writer = SummaryWriter(
             log_dir=str(self.run_dir), purge_step=start_step if start_step > 0 else None
         )

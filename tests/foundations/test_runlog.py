@@ -149,3 +149,37 @@ def test_checkpoint_that_would_run_code_is_refused(tmp_path):
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"nope\.pt"):
         load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_fast_event_checksum_equals_tensorboards_and_frames_every_record(tmp_path):
+    """The C checksum gives TensorBoard's pure-Python value on any bytes, and the run logger's
+    event file (written with it) has every record framed with checksums TensorBoard's own
+    function accepts."""
+    import os
+    import struct
+
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as reference
+    from tensorboard.summary.writer import record_writer
+
+    from foundations.tb_crc import masked_crc32c, use_fast_crc
+
+    for n in (0, 1, 7, 8, 64, 300):
+        data = os.urandom(n)
+        assert masked_crc32c(data) == reference(data)
+    assert use_fast_crc() and record_writer.masked_crc32c is masked_crc32c
+    with RunLogger("CartPole-v1", "ppo", 1, root=tmp_path, progress=False) as log:
+        for step in range(50):
+            log.log_episodes(step, torch.tensor([float(step)]), torch.tensor([step]))
+        run_dir = log.run_dir
+    (events,) = run_dir.glob("events.out.tfevents.*")
+    raw, records, at = events.read_bytes(), 0, 0
+    while at < len(raw):
+        header = raw[at:at + 8]
+        (length,) = struct.unpack("<Q", header)
+        assert struct.unpack("<I", raw[at + 8:at + 12])[0] == reference(header)
+        data = raw[at + 12:at + 12 + length]
+        assert struct.unpack("<I", raw[at + 12 + length:at + 16 + length])[0] == reference(data)
+        at += 16 + length
+        records += 1
+    assert at == len(raw) and records >= 50 + 1  # the episodes, after the file-version event
+    assert [e.value for e in _read(run_dir).Scalars(Tags.EPISODIC_RETURN)] == [float(s) for s in range(50)]
