@@ -27,11 +27,10 @@ from typing import Any
 
 import torch
 from tensorboard.compat.proto import summary_pb2
-from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 from tqdm.auto import tqdm
 
-from foundations.tb_crc import use_fast_crc
+from foundations.tb_events import SummaryWriter
 
 
 class Tags:
@@ -139,9 +138,8 @@ class RunLogger:
             self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.env_id, self.experiment, self.seed = env_id, experiment, seed
-        use_fast_crc()  # the same event files, without a pure-Python checksum per event
-        self.writer = SummaryWriter(
-            log_dir=str(self.run_dir), purge_step=start_step if start_step > 0 else None
+        self.writer = SummaryWriter(  # flushed every 5 s: TensorBoard follows the run closely
+            log_dir=str(self.run_dir), purge_step=start_step if start_step > 0 else None, flush_secs=5
         )
         self.config = flatten_config(config) if config is not None else {}
         resumed = run_dir is not None and start_step > 0
