@@ -331,14 +331,19 @@ class DQN:
         for p in self._params:  # zero_grad(set_to_none=True) without its per-call overhead
             p.grad = None
         loss.backward()
-        if c.max_grad_norm is not None:
-            clip_grad_norm_(self._params, c.max_grad_norm)
+        q_sa = q_sa.detach()
+        self._apply_gradients(batch, target - q_sa)
+        return {"losses/td_loss": loss.detach(), "losses/q_values": q_sa}
+
+    def _apply_gradients(self, batch: ReplayBatch, td_error: torch.Tensor) -> None:
+        """Clip the gradients in ``.grad`` (if configured), take the optimizer step and, under
+        PER, give the sampled transitions their ``|td_error|`` ``[batch]`` as priorities."""
+        if self.config.max_grad_norm is not None:
+            clip_grad_norm_(self._params, self.config.max_grad_norm)
         self._optimizer_step()
         self.updates += 1
-        q_sa = q_sa.detach()
-        if c.prioritized:
-            self.replay.update_priorities(batch.indices, (target - q_sa).abs())  # |TD error|
-        return {"losses/td_loss": loss.detach(), "losses/q_values": q_sa}
+        if self.config.prioritized:
+            self.replay.update_priorities(batch.indices, td_error.abs())
 
     def _update_mlp(self, batch: ReplayBatch) -> dict[str, torch.Tensor]:
         """:meth:`update` for a plain MLP Q-network: forward without a graph, the loss's derivative
@@ -369,12 +374,7 @@ class DQN:
             loss = loss_i.mean()
             grad_q = torch.zeros_like(q).scatter_(1, a, d_loss.unsqueeze(1).div_(q.shape[0]))
         relu_mlp_backward(self._layers, inputs, grad_q)
-        if c.max_grad_norm is not None:
-            clip_grad_norm_(self._params, c.max_grad_norm)
-        self._optimizer_step()
-        self.updates += 1
-        if c.prioritized:
-            self.replay.update_priorities(batch.indices, diff.abs())  # |TD error|
+        self._apply_gradients(batch, diff)
         return {"losses/td_loss": loss, "losses/q_values": q_sa}
 
     # ------------------------------------------------------------------- persistence
