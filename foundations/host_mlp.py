@@ -33,7 +33,54 @@ class _Mirror:
             return None
 
 
-class HostMLP(_Mirror):
+_Op = tuple[np.ndarray, np.ndarray | None] | str  # (weight^T [in, out], bias [out] or None), "relu", "tanh"
+
+
+class _Chain(_Mirror):
+    """A NumPy forward through ``_ops`` built from views of ``_watched()`` parameters, rebuilt
+    when one of those moves to new storage (subclasses say which parameters and which ops)."""
+
+    dtype: type[np.floating]
+
+    def _watched(self) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def _build_ops(self) -> list[_Op]:
+        raise NotImplementedError
+
+    def _check(self, name: str) -> None:
+        params = self._watched()
+        for p in params:
+            if p.device.type != "cpu" or p.dtype not in (torch.float32, torch.float64):
+                raise ValueError(f"{name} needs float32/float64 CPU parameters, got {p.dtype} on {p.device}")
+        self.dtype = np.float32 if params[0].dtype == torch.float32 else np.float64
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self._ptrs = [p.data_ptr() for p in self._watched()]
+        self._ops = self._build_ops()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """``x`` ``[batch, in_features]`` -> ``[batch, out_features]`` in the parameters' dtype (a new array)."""
+        if [p.data_ptr() for p in self._watched()] != self._ptrs:
+            self._refresh()
+        h = np.asarray(x, dtype=self.dtype)
+        owned = False  # activations work in place on arrays made here, never on the caller's
+        for op in self._ops:
+            if op == "relu":
+                h = np.maximum(h, 0.0, out=h if owned else None)
+            elif op == "tanh":
+                h = np.tanh(h, out=h if owned else None)
+            else:
+                w, b = op
+                h = h @ w
+                if b is not None:
+                    h += b
+            owned = True
+        return h
+
+
+class HostMLP(_Chain):
     """``x [batch, in_features] -> [batch, out_features]`` with NumPy, for a chain of ``nn.Linear``/``ReLU``/``Tanh``.
 
     Args:
@@ -54,51 +101,19 @@ class HostMLP(_Mirror):
                     self._steps.append(_ACTIVATIONS[type(m)])
             else:
                 raise ValueError(f"HostMLP supports Linear, ReLU, Tanh and Identity layers, got {type(m).__name__}")
-        linears = [s for s in self._steps if isinstance(s, nn.Linear)]
-        if not linears:
+        self._linears = [s for s in self._steps if isinstance(s, nn.Linear)]
+        if not self._linears:
             raise ValueError("HostMLP needs at least one Linear layer")
-        self._linears = linears
-        for p in self._live_params():
-            if p.device.type != "cpu" or p.dtype not in (torch.float32, torch.float64):
-                raise ValueError(f"HostMLP needs float32/float64 CPU parameters, got {p.dtype} on {p.device}")
-        self.dtype = np.float32 if linears[0].weight.dtype == torch.float32 else np.float64
-        self._ptrs: list[int] = []
-        self._ops: list[tuple[np.ndarray, np.ndarray | None] | str] = []
-        self._refresh()
+        self._check("HostMLP")
 
-    def _live_params(self) -> list[torch.Tensor]:
+    def _watched(self) -> list[torch.Tensor]:
         # the modules' own parameter dicts: a reassigned parameter is seen at once
         return [p for lin in self._linears for p in lin._parameters.values() if p is not None]
 
-    def _refresh(self) -> None:
-        self._ptrs = [p.data_ptr() for p in self._live_params()]
-        self._ops = []
-        for s in self._steps:
-            if isinstance(s, str):
-                self._ops.append(s)
-            else:
-                w = s.weight.detach().numpy().T  # [in, out] view
-                b = None if s.bias is None else s.bias.detach().numpy()
-                self._ops.append((w, b))
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """``x`` ``[batch, in_features]`` -> ``[batch, out_features]`` in the parameters' dtype."""
-        if [p.data_ptr() for p in self._live_params()] != self._ptrs:
-            self._refresh()
-        h = np.asarray(x, dtype=self.dtype)
-        owned = False  # activations work in place on arrays made here, never on the caller's
-        for op in self._ops:
-            if op == "relu":
-                h = np.maximum(h, 0.0, out=h if owned else None)
-            elif op == "tanh":
-                h = np.tanh(h, out=h if owned else None)
-            else:
-                w, b = op
-                h = h @ w
-                if b is not None:
-                    h += b
-            owned = True
-        return h
+    def _build_ops(self) -> list[_Op]:
+        return [s if isinstance(s, str) else
+                (s.weight.detach().numpy().T, None if s.bias is None else s.bias.detach().numpy())  # [in, out] view
+                for s in self._steps]
 
 
 class HostStackedMLP(_Mirror):
@@ -142,7 +157,7 @@ class HostStackedMLP(_Mirror):
         return h
 
 
-class HostChain(_Mirror):
+class HostChain(_Chain):
     """``x [batch, in] -> [batch, out]``: a chain of affine layers over (members of) parameters, in NumPy.
 
     ``h_k = act_k(h_{k-1} W_k^T + b_k)``; for example member ``m`` of a
@@ -165,33 +180,18 @@ class HostChain(_Mirror):
         for _, _, act, _ in self._layers:
             if act not in ("tanh", "relu", None):
                 raise ValueError(f"HostChain activations are 'tanh', 'relu' or None, got {act!r}")
-        self._watch = [p for w, b, _, _ in self._layers for p in (w, b) if p is not None]
-        for p in self._watch:
-            if p.device.type != "cpu" or p.dtype not in (torch.float32, torch.float64):
-                raise ValueError(f"HostChain needs float32/float64 CPU parameters, got {p.dtype} on {p.device}")
-        self.dtype = np.float32 if self._watch[0].dtype == torch.float32 else np.float64
-        self._refresh()
+        self._params = [p for w, b, _, _ in self._layers for p in (w, b) if p is not None]
+        self._check("HostChain")
 
-    def _refresh(self) -> None:
-        self._ptrs = [p.data_ptr() for p in self._watch]
-        ops = []
+    def _watched(self) -> list[torch.Tensor]:
+        return self._params
+
+    def _build_ops(self) -> list[_Op]:
+        ops: list[_Op] = []
         for w, b, act, m in self._layers:
             w_np = w.detach().numpy() if m is None else w.detach().numpy()[m]
             b_np = None if b is None else (b.detach().numpy() if m is None else b.detach().numpy()[m])
-            ops.append((w_np.T, b_np, act))
-        self._ops = ops
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """``x`` ``[batch, in]`` -> ``[batch, out]`` in the parameters' dtype (a new array)."""
-        if [p.data_ptr() for p in self._watch] != self._ptrs:
-            self._refresh()
-        h = np.asarray(x, dtype=self.dtype)
-        for w, b, act in self._ops:
-            h = h @ w
-            if b is not None:
-                h += b
-            if act == "tanh":
-                np.tanh(h, out=h)
-            elif act == "relu":
-                np.maximum(h, 0.0, out=h)
-        return h
+            ops.append((w_np.T, b_np))
+            if act is not None:
+                ops.append(act)
+        return ops
