@@ -199,10 +199,15 @@ class MemoryCore(nn.Module):
 
         The step's shapes do not depend on the sequence length, so sequences of any length reuse
         the compiled step. On 2 CPU cores this roughly doubled training throughput (see
-        ``benchmarks/memory_nets.py``) after a compile of 20-50 s per batch size. ``options`` go
-        to ``torch.compile``. Returns ``self``.
+        ``benchmarks/memory_nets.py``) after a compile of 30-60 s per batch size. ``options`` go
+        to ``torch.compile``. With parameters on the CPU, Inductor's C++ wrapper is on by default
+        (``options={"cpp_wrapper": True}``): a step is a few dozen small kernels, and calling them
+        from C++ instead of Python made DNC training about 12% faster for 15 s more compile.
+        Returns ``self``.
         """
         options.setdefault("dynamic", False)
+        if self.w_x.device.type == "cpu" and options.get("backend", "inductor") == "inductor":
+            options["options"] = {"cpp_wrapper": True, **options.get("options", {})}
         self.step = torch.compile(self.step, **options)  # type: ignore[method-assign]
         return self
 
