@@ -47,6 +47,11 @@ def library(dtype: torch.dtype) -> ctypes.CDLL | None:
     return _LIBRARIES[dtype]
 
 
+def _threads(slots: int) -> int:
+    """torch's intra-op thread count, but no more threads than link matrices to share out."""
+    return max(1, min(torch.get_num_threads(), slots))
+
+
 def _ptr(t: torch.Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
@@ -66,7 +71,7 @@ def _kernel_forward(
         s,
         n,
         r,
-        torch.get_num_threads(),
+        _threads(s),
         *map(_ptr, (link, precedence, write, reads, new, forward, backward)),
     )
     return new, forward, backward
@@ -96,7 +101,7 @@ def _kernel_backward(
     lib = _LIBRARIES[link.dtype]
     assert lib is not None
     args = (grad_new, link, precedence, write, reads, grad_forward, grad_backward, *grads)
-    if lib.dnc_link_backward(s, n, r, torch.get_num_threads(), *map(_ptr, args)) != 0:
+    if lib.dnc_link_backward(s, n, r, _threads(s), *map(_ptr, args)) != 0:
         raise MemoryError("dnc_link_backward could not allocate its scratch rows")
     return grads
 
