@@ -99,7 +99,6 @@ class DNC(MemoryCore):
         )
         # The C link kernel where it can run (memory_nets.fused_link); False: torch ops only.
         self.fused_link = True
-        fused_link.library(self.w_x.dtype)
 
     def forward(self, x: torch.Tensor, state: DNCState | None = None) -> tuple[torch.Tensor, DNCState]:
         """See :meth:`MemoryCore.forward`; first loads the link kernel for the parameters' dtype."""
