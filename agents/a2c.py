@@ -34,17 +34,21 @@ class A2CConfig(ActorCriticConfig):
 class A2C(ActorCriticAgent):
     """A2C agent; see :class:`agents.actor_critic.ActorCriticAgent` for the interface."""
 
-    def learn(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
-        c, r = self.config, self.rollout
-        obs = r.obs.flatten(0, 1)
-        actions = r.actions.flatten(0, 1)
-        adv = advantages.flatten()
+    def loss(self, obs: torch.Tensor, actions: torch.Tensor, advantages: torch.Tensor,
+             returns: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``-log pi(a|s) A - ent_coef H + vf_coef 0.5 (R - V)^2`` averaged over the batch ``[B, ...]``."""
+        c = self.config
         if c.norm_adv:
-            adv = normalize(adv)
+            advantages = normalize(advantages)
         log_prob, entropy, values = self.policy.evaluate(obs, actions)
-        policy_loss = -(log_prob * adv).mean()
-        value_loss = 0.5 * (values - returns.flatten()).square().mean()
+        policy_loss = -(log_prob * advantages).mean()
+        value_loss = 0.5 * (values - returns).square().mean()
         entropy = entropy.mean()
-        self.gradient_step(policy_loss - c.ent_coef * entropy + c.vf_coef * value_loss)
-        return {"losses/policy_loss": policy_loss.detach(), "losses/value_loss": value_loss.detach(),
-                "losses/entropy": entropy.detach()}
+        return {"loss": policy_loss - c.ent_coef * entropy + c.vf_coef * value_loss,
+                "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+
+    def learn(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
+        r = self.rollout
+        terms = self.gradient_step(r.obs.flatten(0, 1), r.actions.flatten(0, 1), advantages.flatten(),
+                                   returns.flatten())
+        return {f"losses/{k}": terms[k] for k in ("policy_loss", "value_loss", "entropy")}

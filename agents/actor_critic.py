@@ -20,7 +20,8 @@ import torch
 from agents.policies import ActorCritic
 from agents.rollout import Rollout
 from foundations.checks import positive_int, unit_interval
-from foundations.nets import AdamStep, clip_grad_norm_, fast_adam
+from foundations.compiling import compile_function
+from foundations.nets import fused_optimizers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +45,8 @@ class ActorCriticConfig:
       reward_scale: multiply the learner's rewards by this (episode statistics stay raw); keeps
         value targets near unit scale so value gradients do not swamp the policy's under the
         shared gradient-norm clip.
+      compile: run the update's loss (forward and backward graphs) and the acting forward
+        through ``torch.compile`` (CUDA: with CUDA graphs); the same math as eager.
     """
 
     total_steps: int = 500_000
@@ -66,6 +69,7 @@ class ActorCriticConfig:
     log_std_init: float = 0.0
     clip_actions: bool = True
     reward_scale: float = 1.0
+    compile: bool = False
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -119,15 +123,21 @@ class ActorCriticAgent:
         else:
             action_shape, action_dtype = tuple(action_space.shape), torch.float32
         self.policy.to(self.device)
-        params = self._params = list(self.policy.parameters())
         if config.optimizer == "adam":
-            self.optimizer: torch.optim.Optimizer = fast_adam(params, config.learning_rate, config.adam_eps)
+            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
+                self.policy.parameters(), lr=config.learning_rate, eps=config.adam_eps,
+                fused=fused_optimizers(self.device))
         else:
-            self.optimizer = torch.optim.RMSprop(params, lr=config.learning_rate, alpha=config.rmsprop_alpha,
-                                                 eps=config.rmsprop_eps)
-        self._optimizer_step = AdamStep(self.optimizer)  # optimizer.step() minus its Python overhead
+            self.optimizer = torch.optim.RMSprop(self.policy.parameters(), lr=config.learning_rate,
+                                                 alpha=config.rmsprop_alpha, eps=config.rmsprop_eps)
         self.rollout = Rollout(config.num_steps, config.num_envs, tuple(obs_shape), obs_dtype, action_shape,
                                action_dtype, self.device)
+        # What acting and learning call: the policy's own methods and the subclass's loss, or the
+        # same compiled.
+        compiled = (lambda fn: compile_function(fn, self.device)) if config.compile else (lambda fn: fn)
+        self._forward, self._actor, self._critic = compiled(self.policy), compiled(self.policy.actor), \
+            compiled(self.policy.critic)
+        self._loss = compiled(self.loss)
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.updates = 0
         self._next_obs: torch.Tensor | None = None
@@ -138,24 +148,25 @@ class ActorCriticAgent:
 
     def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         """Env actions ``[B]`` or ``[B, D]`` for evaluation (the mode of the policy by default)."""
-        with torch.inference_mode():
-            actions, _, _ = self.policy.sample(obs, self.generator, deterministic=deterministic)
-        return self._env_actions(actions.clone())
+        with torch.no_grad():
+            return self._env_actions(self.policy.draw(self._actor(obs), self.generator, deterministic))
 
     def explore(self, obs: torch.Tensor, step: int) -> torch.Tensor:
-        """Sample training actions and record obs, actions, log-probs and values in the rollout.
+        """Sample training actions and record obs and actions (and log-probs, values) in the rollout.
 
-        With separate MLP bodies the log-probs and values are not computed here but for the
-        whole rollout in one batch when it is full (the policy does not change in between, so
-        they are the same numbers): each step then runs only the actor.
+        With separate actor and critic bodies only the actor runs here; the log-probs and values
+        of the whole rollout come from one batched :meth:`ActorCritic.evaluate` when it is full
+        (the policy does not change in between, so they are the same numbers). A shared trunk
+        runs once per step and gives all three.
         """
         with torch.no_grad():
-            if self.policy.stacked:
-                actions = self.policy.sample_actions(obs, self.generator)
+            if self.policy.separate:
+                actions = self.policy.draw(self._actor(obs), self.generator)
                 self.rollout.add(obs, actions)
             else:
-                actions, log_probs, values = self.policy.sample(obs, self.generator)
-                self.rollout.add(obs, actions, log_probs, values)
+                params, values = self._forward(obs)
+                actions = self.policy.draw(params, self.generator)
+                self.rollout.add(obs, actions, self.policy.log_prob(params, actions), values)
         return self._env_actions(actions)
 
     def _evaluate_rollout(self) -> None:
@@ -171,7 +182,7 @@ class ActorCriticAgent:
         final_values = None
         if len(result.episodes) and bool(result.truncated.any()):  # truncation ends an episode: cheap test first
             with torch.no_grad():
-                final_values = torch.where(result.truncated, self.policy.value(result.next_obs), 0.0)
+                final_values = torch.where(result.truncated, self._critic(result.next_obs), 0.0)
         reward = result.reward if self.config.reward_scale == 1.0 else result.reward * self.config.reward_scale
         self.rollout.record(reward, result.terminated, result.truncated, final_values)
         self._next_obs = result.obs
@@ -195,10 +206,10 @@ class ActorCriticAgent:
         lr = self.learning_rate(step - c.batch_size)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        if self.policy.stacked:
+        if self.policy.separate:
             self._evaluate_rollout()
         with torch.no_grad():
-            last_values = self.policy.value(self._next_obs)
+            last_values = self._critic(self._next_obs)
         advantages, returns = self.rollout.advantages(last_values, c.gamma, c.gae_lambda)
         metrics = self.learn(advantages, returns)
         metrics["losses/explained_variance"] = explained_variance(self.rollout.values, returns)
@@ -207,19 +218,23 @@ class ActorCriticAgent:
         return metrics
 
     def learn(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Learn from the full rollout given its advantages and returns ``[T, N]``; metrics."""
         raise NotImplementedError
 
-    def gradient_step(self, loss: torch.Tensor) -> None:
-        for p in self._params:  # zero_grad(set_to_none=True) without its per-call overhead
-            p.grad = None
-        loss.backward()
-        self.apply_gradients()
+    def loss(self, *batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The subclass's loss of one (mini)batch: ``{"loss": [] with its graph, metric: [] ...}``."""
+        raise NotImplementedError
 
-    def apply_gradients(self) -> None:
-        """Clip the gradients in ``.grad`` (if configured) and take an optimizer step."""
+    def gradient_step(self, *batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One optimizer step on :meth:`loss` of ``batch``: backward, clip the global gradient
+        norm (if configured), step. Returns the loss's terms, detached."""
+        terms = self._loss(*batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
         if self.config.max_grad_norm is not None:
-            clip_grad_norm_(self._params, self.config.max_grad_norm)
-        self._optimizer_step()
+            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+        return {k: v.detach() for k, v in terms.items()}
 
     # ------------------------------------------------------------------- persistence
     def state_dict(self) -> dict[str, Any]:

@@ -19,14 +19,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from agents import targets
 from agents.replay import PrioritizedReplayBuffer, ReplayBatch, ReplayBuffer
 from agents.schedules import linear_schedule
-from agents.targets import action_values, double_q_learning_target, q_learning_target
 from foundations.checks import choose, positive_int, unit_interval
+from foundations.compiling import compile_function
 from foundations.encoders import NatureCNN
-from foundations.host_mlp import HostMLP
-from foundations.mlp_grad import relu_mlp_backward, relu_mlp_forward
-from foundations.nets import AdamStep, clip_grad_norm_, fast_adam, mlp, polyak_update_
+from foundations.nets import fused_optimizers, mlp, polyak_update_
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +57,9 @@ class DQNConfig:
       hidden_sizes: MLP trunk widths (vector observations; image observations use NatureCNN).
       channels_last: run the CNN in channels-last memory format (faster convolutions; no effect
         on vector observations).
+      compile: run the update's loss (its forward and backward graphs) and the acting forward
+        through ``torch.compile`` (CUDA: with CUDA graphs); the same math as eager, compiled on
+        first use.
     """
 
     total_steps: int = 10_000_000
@@ -87,6 +89,7 @@ class DQNConfig:
     per_eps: float = 1e-6
     hidden_sizes: tuple[int, ...] = (120, 84)
     channels_last: bool = True
+    compile: bool = False
 
     def __post_init__(self) -> None:
         positive = ("total_steps", "num_envs", "target_update_interval", "batch_size", "train_frequency",
@@ -146,7 +149,6 @@ class QNetwork(nn.Module):
         else:
             self.head = nn.Linear(features, num_actions)
         self.image = len(obs_shape) == 3
-        self._mlp_linears = [] if self.image else [m for m in self.trunk if isinstance(m, nn.Linear)]
         # channels-last (NHWC) convolutions are faster on CPU (oneDNN) and on tensor-core GPUs
         self.channels_last = channels_last and self.image
         if self.channels_last:
@@ -156,26 +158,11 @@ class QNetwork(nn.Module):
         """``obs`` ``[batch, *obs_shape]`` -> ``[batch, num_actions]``."""
         if self.channels_last:
             obs = obs.contiguous(memory_format=torch.channels_last)
-        if self.image:
-            h = self.trunk(obs)
-        else:  # the MLP's layers called directly: a third of nn.Sequential's per-call overhead
-            h = obs.float()
-            for layer in self._mlp_linears:
-                h = torch.relu(F.linear(h, layer.weight, layer.bias))
+        h = self.trunk(obs if self.image else obs.float())
         if not self.dueling:
             return self.head(h)
         adv = self.advantage(h)
         return self.value(h) + adv - adv.mean(dim=1, keepdim=True)
-
-    def host_scorer(self) -> HostMLP | None:
-        """A NumPy mirror ``[batch, features] -> [batch, num_actions]`` whose argmax is the greedy
-        action, for acting on CPU (see :mod:`foundations.host_mlp`); ``None`` for image networks or
-        parameters off the CPU. With a dueling head it scores by the advantages alone (the value
-        and the mean advantage are the same for every action of a row, so the argmax is too).
-        """
-        if self.image:
-            return None
-        return HostMLP.build([*self.trunk, self.advantage if self.dueling else self.head])
 
 
 class DQN:
@@ -203,9 +190,8 @@ class DQN:
         self.q = QNetwork(tuple(obs_shape), num_actions, config.dueling, config.hidden_sizes,
                           config.channels_last).to(self.device)
         self.target = copy.deepcopy(self.q).requires_grad_(False)
-        self._params = list(self.q.parameters())
-        self.optimizer = fast_adam(self._params, config.learning_rate, config.adam_eps)
-        self._optimizer_step = AdamStep(self.optimizer)  # optimizer.step() minus its Python overhead
+        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=config.learning_rate, eps=config.adam_eps,
+                                          fused=fused_optimizers(self.device))
         image = len(obs_shape) == 3 and obs_dtype == torch.uint8
         kwargs: dict[str, Any] = dict(
             capacity=config.buffer_size, obs_shape=tuple(obs_shape), obs_dtype=obs_dtype, action_shape=(),
@@ -216,13 +202,9 @@ class DQN:
             self.replay: ReplayBuffer = PrioritizedReplayBuffer(**kwargs, alpha=config.per_alpha, eps=config.per_eps)
         else:
             self.replay = ReplayBuffer(**kwargs)
-        self._host = self.q.host_scorer() if self.device.type == "cpu" else None  # cheap greedy actions
-        # A plain MLP Q-network (no dueling head) is updated with its backward written out
-        # (foundations.mlp_grad): the same gradients as autograd at about half the cost.
-        self.written_out_backward = not self.q.image and not config.dueling
-        if self.written_out_backward:
-            self._layers = [*self.q._mlp_linears, self.q.head]
-            self._target_layers = [*self.target._mlp_linears, self.target.head]
+        # What update() and act() call: the methods below, or the same methods compiled.
+        self._loss = compile_function(self.loss, self.device) if config.compile else self.loss
+        self._greedy = compile_function(self.greedy, self.device) if config.compile else self.greedy
         self.generator = torch.Generator(self.device).manual_seed(seed)  # replay sampling
         self.rng = np.random.Generator(np.random.PCG64(seed))  # exploration
         self.updates = 0  # gradient steps taken
@@ -235,13 +217,16 @@ class DQN:
         c = self.config
         return linear_schedule(c.epsilon_start, c.epsilon_end, int(c.exploration_fraction * c.total_steps), step)
 
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        """Greedy actions ``[batch]`` int64: ``argmax_a Q(obs, a)`` for ``obs`` ``[batch, *obs_shape]``."""
+        return self.q(obs).argmax(dim=1)
+
     def act(self, obs: torch.Tensor, epsilon: float, rng: np.random.Generator | None = None) -> torch.Tensor:
         """Epsilon-greedy actions ``[batch]`` int64 for observations ``[batch, *obs_shape]``.
 
         The explore/exploit coin and the random actions come from ``rng`` (default: the
         agent's own, saved with its state) on the host, so a step that explores everywhere
-        skips the network and a greedy step costs one forward pass and no extra device work.
-        An MLP network on the CPU acts through its NumPy mirror (:meth:`QNetwork.host_scorer`).
+        skips the network and a greedy step costs one forward pass of :meth:`greedy`.
         """
         rng = self.rng if rng is None else rng
         n = obs.shape[0]
@@ -249,15 +234,10 @@ class DQN:
         n_explore = np.count_nonzero(explore)
         if n_explore == n:
             return torch.from_numpy(self._random_actions(rng, n)).to(self.device)
-        if self._host is not None and obs.is_cpu:
-            actions = self._host(obs.numpy()).argmax(axis=1)
-            if n_explore:
-                actions = np.where(explore, self._random_actions(rng, n), actions)
-            return torch.from_numpy(actions)
-        with torch.inference_mode():
-            greedy = self.q(obs).argmax(dim=1)
+        with torch.no_grad():
+            greedy = self._greedy(obs)
         if not n_explore:
-            return greedy.clone()  # a normal tensor, usable outside inference mode
+            return greedy
         random = torch.from_numpy(self._random_actions(rng, n)).to(self.device)
         return torch.where(torch.from_numpy(explore).to(self.device), random, greedy)
 
@@ -307,75 +287,55 @@ class DQN:
             self._synced_at = step
         return metrics
 
+    def loss(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
+             discounts: torch.Tensor, weights: torch.Tensor | None = None,
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The TD loss of a batch and what the update needs besides it.
+
+        ``obs``, ``next_obs`` ``[batch, *obs_shape]``; ``actions`` ``[batch]`` int64; ``rewards``,
+        ``discounts`` ``[batch]`` (n-step sums and ``gamma^m``, 0 after termination); ``weights``
+        ``[batch]`` importance weights (prioritized replay) or ``None``.
+
+        Returns ``(loss [], td_error [batch], q_sa [batch])``: the loss with its graph, then the
+        TD errors ``target - Q(s, a)`` and the values ``Q(s, a)`` of the actions taken, detached.
+        The targets are :func:`agents.targets.q_learning_target` (or the double-Q one); Huber
+        (delta 1, the Nature DQN's error clipping) or squared error, weighted under PER.
+        """
+        c = self.config
+        q_sa = targets.action_values(self.q(obs), actions)
+        with torch.no_grad():
+            q_t_target = self.target(next_obs)
+            if c.double:
+                target = targets.double_q_learning_target(rewards, discounts, q_t_target, self.q(next_obs))
+            else:
+                target = targets.q_learning_target(rewards, discounts, q_t_target)
+        loss_fn = F.huber_loss if c.loss == "huber" else F.mse_loss
+        if weights is None:
+            loss = loss_fn(q_sa, target)
+        else:
+            loss = (loss_fn(q_sa, target, reduction="none") * weights).mean()
+        q_sa = q_sa.detach()
+        return loss, target - q_sa, q_sa
+
     def update(self, batch: ReplayBatch) -> dict[str, torch.Tensor]:
-        """One gradient step on ``batch``; updates priorities under prioritized replay.
+        """One gradient step on ``batch``: :meth:`loss`, backward, clip, Adam; under prioritized
+        replay the sampled transitions get their ``|td_error|`` as priorities.
 
         Returns ``{"losses/td_loss": [], "losses/q_values": [batch] (Q of the actions taken)}``,
         detached, not synchronised (the loop reads them only when it logs).
         """
-        if self.written_out_backward:
-            return self._update_mlp(batch)
         c = self.config
-        q_sa = action_values(self.q(batch.obs), batch.actions)
-        with torch.no_grad():
-            q_t_target = self.target(batch.next_obs)
-            if c.double:
-                target = double_q_learning_target(batch.rewards, batch.discounts, q_t_target, self.q(batch.next_obs))
-            else:
-                target = q_learning_target(batch.rewards, batch.discounts, q_t_target)
-        loss_fn = F.huber_loss if c.loss == "huber" else F.mse_loss  # huber: delta 1, Nature's error clipping
-        if c.prioritized:
-            loss = (loss_fn(q_sa, target, reduction="none") * batch.weights).mean()
-        else:
-            loss = loss_fn(q_sa, target)
-        for p in self._params:  # zero_grad(set_to_none=True) without its per-call overhead
-            p.grad = None
+        loss, td_error, q_sa = self._loss(batch.obs, batch.actions, batch.rewards, batch.next_obs, batch.discounts,
+                                          batch.weights if c.prioritized else None)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        q_sa = q_sa.detach()
-        self._apply_gradients(batch, target - q_sa)
-        return {"losses/td_loss": loss.detach(), "losses/q_values": q_sa}
-
-    def _apply_gradients(self, batch: ReplayBatch, td_error: torch.Tensor) -> None:
-        """Clip the gradients in ``.grad`` (if configured), take the optimizer step and, under
-        PER, give the sampled transitions their ``|td_error|`` ``[batch]`` as priorities."""
-        if self.config.max_grad_norm is not None:
-            clip_grad_norm_(self._params, self.config.max_grad_norm)
-        self._optimizer_step()
+        if c.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.q.parameters(), c.max_grad_norm)
+        self.optimizer.step()
         self.updates += 1
-        if self.config.prioritized:
+        if c.prioritized:
             self.replay.update_priorities(batch.indices, td_error.abs())
-
-    def _update_mlp(self, batch: ReplayBatch) -> dict[str, torch.Tensor]:
-        """:meth:`update` for a plain MLP Q-network: forward without a graph, the loss's derivative
-        by hand (Huber: ``clamp(q - target, -1, 1)``; MSE: ``2 (q - target)``; times the
-        importance weights under PER; over the batch size) and :func:`relu_mlp_backward`."""
-        c = self.config
-        obs, next_obs = batch.obs.float(), batch.next_obs.float()
-        q, inputs = relu_mlp_forward(self._layers, obs)
-        with torch.no_grad():
-            q_t_target = relu_mlp_forward(self._target_layers, next_obs)[0]
-            if c.double:
-                q_t_online = relu_mlp_forward(self._layers, next_obs)[0]
-                target = double_q_learning_target(batch.rewards, batch.discounts, q_t_target, q_t_online)
-            else:
-                target = q_learning_target(batch.rewards, batch.discounts, q_t_target)
-            a = batch.actions.long().unsqueeze(1)
-            q_sa = q.gather(1, a).squeeze(1)
-            diff = q_sa - target
-            if c.loss == "huber":
-                loss_i = F.huber_loss(q_sa, target, reduction="none")
-                d_loss = diff.clamp(-1.0, 1.0)
-            else:
-                loss_i = diff.square()
-                d_loss = 2.0 * diff
-            if c.prioritized:
-                loss_i = loss_i * batch.weights
-                d_loss = d_loss * batch.weights
-            loss = loss_i.mean()
-            grad_q = torch.zeros_like(q).scatter_(1, a, d_loss.unsqueeze(1).div_(q.shape[0]))
-        relu_mlp_backward(self._layers, inputs, grad_q)
-        self._apply_gradients(batch, diff)
-        return {"losses/td_loss": loss, "losses/q_values": q_sa}
+        return {"losses/td_loss": loss.detach(), "losses/q_values": q_sa}
 
     # ------------------------------------------------------------------- persistence
     def state_dict(self, include_replay: bool = False) -> dict[str, Any]:

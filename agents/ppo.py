@@ -10,13 +10,11 @@ approximate KL divergence exceeds ``target_kl``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import torch
 
+from agents import targets
 from agents.actor_critic import ActorCriticAgent, ActorCriticConfig, normalize
-from agents.ppo_grad import ppo_minibatch_grads
-from agents.targets import ppo_losses
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,14 +52,27 @@ class PPOConfig(ActorCriticConfig):
 class PPO(ActorCriticAgent):
     """PPO agent; see :class:`agents.actor_critic.ActorCriticAgent` for the interface.
 
-    With separate MLP bodies (vector observations, ``shared=False``) each minibatch step uses
-    :func:`agents.ppo_grad.ppo_minibatch_grads` (the gradient written out, equal to autograd's);
-    image and shared-trunk policies use autograd.
+    Each minibatch step is :meth:`loss` (the policy's :meth:`~agents.policies.ActorCritic.evaluate`
+    and :func:`agents.targets.ppo_losses`), ``backward``, gradient clipping and an optimizer step.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.written_out_backward = self.policy.stacked
+    def loss(self, obs: torch.Tensor, actions: torch.Tensor, old_log_prob: torch.Tensor, old_values: torch.Tensor,
+             advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
+        """PPO's loss on a minibatch (every argument ``[B, ...]``, from the rollout).
+
+        ``policy_loss - ent_coef * entropy + vf_coef * value_loss``, with the advantages
+        normalised over the minibatch when ``norm_adv``. Returns ``{"loss": ...}`` and the terms
+        ``policy_loss``, ``value_loss``, ``entropy``, ``approx_kl``, ``clipfrac`` (0-d tensors).
+        """
+        c = self.config
+        if c.norm_adv:
+            advantages = normalize(advantages)
+        log_prob, entropy, values = self.policy.evaluate(obs, actions)
+        terms = targets.ppo_losses(log_prob, old_log_prob, advantages, values, old_values, returns, c.clip_coef,
+                                   c.clip_vloss)
+        terms["entropy"] = entropy = entropy.mean()
+        terms["loss"] = terms["policy_loss"] - c.ent_coef * entropy + c.vf_coef * terms["value_loss"]
+        return terms
 
     def learn(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
         c, r = self.config, self.rollout
@@ -78,20 +89,8 @@ class PPO(ActorCriticAgent):
             # shuffle each column once per epoch; minibatches are then contiguous slices (views)
             shuffled = [col.index_select(0, perm) for col in columns]
             for start in range(0, b, mb):
-                obs, actions, old_log_prob, old_values, adv, ret = (col[start:start + mb] for col in shuffled)
-                if c.norm_adv:
-                    adv = normalize(adv)
-                if self.written_out_backward:
-                    terms = ppo_minibatch_grads(self.policy, obs, actions, old_log_prob, adv, old_values, ret,
-                                                c.clip_coef, c.clip_vloss, c.ent_coef, c.vf_coef)
-                    self.apply_gradients()
-                else:
-                    log_prob, entropy, values = self.policy.evaluate(obs, actions)
-                    terms = ppo_losses(log_prob, old_log_prob, adv, values, old_values, ret, c.clip_coef,
-                                       c.clip_vloss)
-                    terms["entropy"] = entropy = entropy.mean()
-                    self.gradient_step(terms["policy_loss"] - c.ent_coef * entropy + c.vf_coef * terms["value_loss"])
-                sums += torch.stack([terms[k] for k in names]).detach()  # one op, not one per metric
+                terms = self.gradient_step(*(col[start:start + mb] for col in shuffled))
+                sums += torch.stack([terms[k] for k in names])  # one op, not one per metric
                 count += 1
             if c.target_kl is not None and float(terms["approx_kl"]) > c.target_kl:
                 break

@@ -17,10 +17,12 @@ from typing import Any
 import gymnasium as gym
 import torch
 
+from agents import targets
 from agents.actor_critic import normalize
 from agents.policies import ActorCritic
-from agents.targets import discounted_returns
 from foundations.checks import positive_int, unit_interval
+from foundations.compiling import compile_function
+from foundations.nets import fused_optimizers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +38,8 @@ class REINFORCEConfig:
     ent_coef, vf_coef: entropy bonus and baseline-loss weights.
     max_grad_norm: clip the global gradient norm (``None``: no clipping).
     hidden_sizes: MLP widths of the policy (and of the baseline).
+    compile: run the update's loss (forward and backward graphs) and the acting forward
+      through ``torch.compile`` (CUDA: with CUDA graphs); the same math as eager.
     """
 
     total_steps: int = 500_000
@@ -49,6 +53,7 @@ class REINFORCEConfig:
     vf_coef: float = 0.5
     max_grad_norm: float | None = None
     hidden_sizes: tuple[int, ...] = (64, 64)
+    compile: bool = False
 
     def __post_init__(self) -> None:
         for field in ("total_steps", "num_envs", "episodes_per_update"):
@@ -74,7 +79,10 @@ class REINFORCE:
         self.config, self.device = config, torch.device(device)
         self.policy = ActorCritic.for_space(obs_shape, action_space, config.hidden_sizes)
         self.policy.to(self.device)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate,
+                                          fused=fused_optimizers(self.device))
+        self._actor = compile_function(self.policy.actor, self.device) if config.compile else self.policy.actor
+        self._loss = compile_function(self.loss, self.device) if config.compile else self.loss
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.recording = torch.ones(config.num_envs, dtype=torch.bool, device=self.device)
         self.completed = 0  # complete recorded episodes waiting for the next update
@@ -88,15 +96,17 @@ class REINFORCE:
         self._cuts: list[torch.Tensor] = []
         self._recorded: list[torch.Tensor] = []
 
+    def _sample(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        """Actions ``[B]`` or ``[B, D]`` drawn from the policy (its actor half: no values needed)."""
+        with torch.no_grad():
+            return self.policy.draw(self._actor(obs), self.generator, deterministic)
+
     def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         """Env actions for evaluation (the policy's mode by default)."""
-        with torch.inference_mode():
-            actions, _, _ = self.policy.sample(obs, self.generator, deterministic=deterministic)
-        return self.policy.clip(actions.clone())
+        return self.policy.clip(self._sample(obs, deterministic))
 
     def explore(self, obs: torch.Tensor, step: int) -> torch.Tensor:
-        with torch.no_grad():
-            actions = self.policy.sample_actions(obs, self.generator)
+        actions = self._sample(obs, deterministic=False)
         self._obs.append(obs)
         self._actions.append(actions)
         self._recorded.append(self.recording.clone())
@@ -122,32 +132,42 @@ class REINFORCE:
         self.updates += 1
         return metrics
 
+    def loss(self, obs: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
+        """REINFORCE's loss over the recorded steps: ``obs`` ``[B, *obs_shape]``, ``actions``, ``returns`` ``[B]``.
+
+        ``-mean(log pi(a|s) (G - b(s))) - ent_coef * H (+ vf_coef * 0.5 mean((b(s) - G)^2))``
+        with ``b`` the value head when ``baseline`` (else no baseline) and ``G`` standardised
+        over the batch when ``normalize_returns``. Returns ``{"loss", "policy_loss",
+        "value_loss", "entropy"}`` (0-d tensors).
+        """
+        c = self.config
+        if c.normalize_returns and returns.numel() > 1:
+            returns = normalize(returns)
+        log_prob, entropy, values = self.policy.evaluate(obs, actions)
+        adv = returns - values.detach() if c.baseline else returns
+        policy_loss = -(log_prob * adv).mean()
+        value_loss = 0.5 * (values - returns).square().mean()
+        entropy = entropy.mean()
+        loss = policy_loss - c.ent_coef * entropy
+        if c.baseline:
+            loss = loss + c.vf_coef * value_loss
+        return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+
     def learn(self) -> dict[str, torch.Tensor]:
         """One gradient step on the recorded complete episodes."""
         c = self.config
         rewards, cuts, recorded = torch.stack(self._rewards), torch.stack(self._cuts), torch.stack(self._recorded)
-        returns = discounted_returns(rewards, torch.full_like(rewards, c.gamma), cuts)
+        returns = targets.discounted_returns(rewards, torch.full_like(rewards, c.gamma), cuts)
         # a step belongs to a complete episode if its env ends an episode at or after it
         complete = torch.flip(torch.cummax(torch.flip(cuts.int(), [0]), dim=0).values, [0]).bool()
         mask = recorded & complete
-        obs = torch.stack(self._obs)[mask]
-        actions = torch.stack(self._actions)[mask]
-        g = returns[mask]
-        if c.normalize_returns and g.numel() > 1:
-            g = normalize(g)
-        log_prob, entropy, values = self.policy.evaluate(obs, actions)
-        adv = g - values.detach() if c.baseline else g
-        policy_loss = -(log_prob * adv).mean()
-        value_loss = 0.5 * (values - g).square().mean()
-        entropy = entropy.mean()
-        loss = policy_loss - c.ent_coef * entropy + (c.vf_coef * value_loss if c.baseline else 0.0)
+        terms = self._loss(torch.stack(self._obs)[mask], torch.stack(self._actions)[mask], returns[mask])
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        terms["loss"].backward()
         if c.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.policy.parameters(), c.max_grad_norm)
         self.optimizer.step()
-        return {"losses/policy_loss": policy_loss.detach(), "losses/value_loss": value_loss.detach(),
-                "losses/entropy": entropy.detach()}
+        return {f"losses/{k}": terms[k].detach() for k in ("policy_loss", "value_loss", "entropy")}
 
     def state_dict(self) -> dict[str, Any]:
         """Policy, optimizer, generator and the episodes collected since the last update."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from agents.targets import generalized_advantages
+from agents import targets
 
 
 class Rollout:
@@ -90,7 +90,7 @@ class Rollout:
         next_values = torch.cat([self.values[1:], last_values.reshape(1, -1).to(self.values.dtype)])
         next_values = torch.where(self.truncated, self.final_values, next_values)
         discounts = gamma * (~self.terminated).to(self.rewards.dtype)
-        adv = generalized_advantages(self.rewards, discounts, self.values, next_values,
+        adv = targets.generalized_advantages(self.rewards, discounts, self.values, next_values,
                                      self.terminated | self.truncated, gae_lambda)
         return adv, adv + self.values
 

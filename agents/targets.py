@@ -9,7 +9,6 @@ bootstrap observation.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from foundations.checks import unit_interval
@@ -125,21 +124,9 @@ def generalized_advantages(
         return _backward_recursion(delta, trace)
 
 
-def _backward_recursion(x: torch.Tensor, decay: torch.Tensor, start: torch.Tensor | None = None,
-                        host: bool | None = None) -> torch.Tensor:
-    """``y_t = x_t + decay_t * y_{t+1}`` for t = T-1 .. 0 over ``[T, N]``, from ``y_T = start`` (default 0).
-
-    On the CPU the T sequential steps run in NumPy (the same float operations, a fifth of torch's
-    per-op cost); elsewhere in torch. ``host`` forces one or the other (tests).
-    """
+def _backward_recursion(x: torch.Tensor, decay: torch.Tensor, start: torch.Tensor | None = None) -> torch.Tensor:
+    """``y_t = x_t + decay_t * y_{t+1}`` for t = T-1 .. 0 over ``[T, N]``, from ``y_T = start`` (default 0)."""
     running = torch.zeros_like(x[0]) if start is None else start.to(x.dtype)
-    if host if host is not None else (x.is_cpu and decay.is_cpu and running.is_cpu):
-        xs, ds, y = x.detach().numpy(), decay.detach().numpy(), running.detach().numpy()
-        out = np.empty_like(xs)
-        for t in range(xs.shape[0] - 1, -1, -1):
-            y = xs[t] + ds[t] * y
-            out[t] = y
-        return torch.from_numpy(out)
     out = torch.empty_like(x)
     for t in range(x.shape[0] - 1, -1, -1):
         running = x[t] + decay[t] * running

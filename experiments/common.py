@@ -15,9 +15,15 @@ R = TypeVar("R")
 
 
 def rebuild(template: Any, saved: dict[str, Any]) -> Any:
-    """A dataclass like ``template`` with the values of ``saved`` (``dataclasses.asdict`` output)."""
+    """A dataclass like ``template`` with the values of ``saved`` (``dataclasses.asdict`` output).
+
+    Fields that ``saved`` lacks (options added after it was written, e.g. ``compile``) keep
+    ``template``'s value.
+    """
     values = {}
     for f in dataclasses.fields(template):
+        if f.name not in saved:
+            continue
         current, value = getattr(template, f.name), saved[f.name]
         if dataclasses.is_dataclass(current):
             value = rebuild(current, value)

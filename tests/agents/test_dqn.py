@@ -113,41 +113,6 @@ def test_update_matches_hand_written_step(double):
         torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("loss", ["huber", "mse"])
-@pytest.mark.parametrize("double", [False, True])
-@pytest.mark.parametrize("prioritized", [False, True])
-def test_written_out_backward_equals_autograd(loss, double, prioritized):
-    """A plain MLP Q-network's update (forward and backward by hand) leaves the same network,
-    metrics and priorities as the autograd update, step after step."""
-    config = DQNConfig(buffer_size=64, learning_starts=0, batch_size=8, loss=loss, double=double,
-                       prioritized=prioritized, max_grad_norm=0.5, learning_rate=1e-2, hidden_sizes=(16, 8))
-    agents = []
-    for written_out in (True, False):
-        torch.manual_seed(0)
-        agent = DQN(config, (3,), torch.float32, 3, seed=0)
-        agent.written_out_backward = written_out
-        with torch.no_grad():
-            for p in agent.target.parameters():
-                p.add_(0.1)
-        agents.append(agent)
-    assert DQN(dataclasses.replace(config, dueling=True), (3,), torch.float32, 3).written_out_backward is False
-    g = torch.Generator().manual_seed(1)
-    for t in range(30):
-        obs, nxt = torch.randn(1, 3, generator=g) * 3, torch.randn(1, 3, generator=g) * 3
-        for agent in agents:
-            agent.replay.add(obs, torch.tensor([t % 3]), torch.tensor([float(t % 5) - 2]), nxt,
-                             torch.tensor([t % 7 == 6]), torch.tensor([False]))
-    for step in range(5):
-        metrics = [a.update(a.replay.sample(8, generator=torch.Generator().manual_seed(step), **(
-            {"beta": 0.5} if prioritized else {}))) for a in agents]
-        for key in metrics[0]:
-            torch.testing.assert_close(metrics[0][key], metrics[1][key], atol=1e-6, rtol=1e-5)
-    for a, b in zip(agents[0].q.parameters(), agents[1].q.parameters(), strict=True):
-        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
-    if prioritized:
-        torch.testing.assert_close(agents[0].replay.tree, agents[1].replay.tree, atol=1e-6, rtol=1e-5)
-
-
 def test_prioritized_update_writes_td_errors_as_priorities():
     torch.manual_seed(0)
     config = DQNConfig(buffer_size=64, learning_starts=0, prioritized=True, per_alpha=1.0, batch_size=4)
@@ -198,7 +163,7 @@ def test_config_and_preset_errors():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("dueling", [True, False])  # autograd / written-out backward for the MLP
+@pytest.mark.parametrize("dueling", [True, False])
 @pytest.mark.parametrize("obs_shape,dtype", [((3,), torch.float32), ((4, 84, 84), torch.uint8)])
 def test_dqn_on_cuda_matches_cpu_update(obs_shape, dtype, dueling):
     config = DQNConfig(buffer_size=256, learning_starts=0, batch_size=8, double=True, dueling=dueling, n_step=2,

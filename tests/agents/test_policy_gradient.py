@@ -124,8 +124,11 @@ def test_continuous_actions_clipped_for_env_but_rollout_keeps_the_sample():
 
 @pytest.mark.parametrize("space", [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, (2,))], ids=["discrete", "box"])
 def test_deferred_log_probs_and_values_equal_those_of_sampling(space):
+    """Separate bodies: explore runs the actor only, and the rollout's log-probs and values,
+    filled in one batch when it is full, are those ``policy.sample`` gives step by step."""
     torch.manual_seed(0)
     agent = PPO(PPOConfig(num_envs=3, num_steps=4, num_minibatches=2), (5,), torch.float32, space, seed=0)
+    assert agent.policy.separate
     g = torch.Generator().set_state(agent.generator.get_state())
     expected = []
     for t in range(4):
@@ -142,35 +145,22 @@ def test_deferred_log_probs_and_values_equal_those_of_sampling(space):
 
 
 @pytest.mark.parametrize("space", [gym.spaces.Discrete(4), gym.spaces.Box(-1.0, 1.0, (2,))], ids=["discrete", "box"])
-def test_host_sampling_follows_the_policy_through_storage_changes(space):
-    """The NumPy actor path draws what the torch path draws, also after ``load_state_dict`` (in
-    place) and ``share_memory`` (new storage: the mirrors rebuild); off the CPU it is dropped."""
+def test_policy_checkpoints_with_the_old_stacked_bodies_still_load(space):
+    """Before the bodies were two nn.Sequential MLPs they were one stacked module with
+    ``bodies.weights.L`` ``[2, out, in]`` (member 0 the actor): such a state dict loads into the
+    same functions."""
     torch.manual_seed(0)
-    policy = ActorCritic.for_space((5,), space)
-    other = ActorCritic.for_space((5,), space)
-    obs = torch.randn(64, 5, generator=torch.Generator().manual_seed(3))
-
-    def check():
-        x = obs
-        with torch.no_grad():
-            host = policy.sample_actions(x, torch.Generator().manual_seed(1))
-        assert policy._actor is not None
-        params = policy(x)[0].detach()  # the torch path, same random numbers
-        g = torch.Generator().manual_seed(1)
-        if policy.discrete:
-            u = torch.rand(params.shape, generator=g).clamp_(min=1e-12)
-            assert torch.equal(host, (params - torch.log(-torch.log(u))).argmax(-1))
-        else:
-            expected = params + torch.randn(params.shape, generator=g) * policy.log_std.exp()
-            torch.testing.assert_close(host, expected.detach(), atol=1e-6, rtol=1e-6)
-
-    check()
-    policy.load_state_dict(other.state_dict())  # in place: the views see it
-    check()
-    policy.share_memory()  # the same parameters on new storage
-    check()
-    policy.to("meta")
-    assert policy._actor is None and policy._host is None
+    policy = ActorCritic.for_space((5,), space, hidden_sizes=(16, 8))
+    old = {k: v for k, v in policy.state_dict().items() if "_body." not in k}
+    for layer in (0, 1):
+        for kind, name in (("weights", "weight"), ("biases", "bias")):
+            old[f"bodies.{kind}.{layer}"] = torch.stack([policy.state_dict()[f"{b}_body.{2 * layer}.{name}"]
+                                                        for b in ("actor", "critic")])
+    fresh = ActorCritic.for_space((5,), space, hidden_sizes=(16, 8))
+    fresh.load_state_dict(old)
+    obs = torch.randn(7, 5)
+    for a, b in zip(fresh(obs), policy(obs), strict=True):
+        torch.testing.assert_close(a, b)
 
 
 def test_flags_that_do_not_fit_the_action_space_fail_at_start():
@@ -207,42 +197,52 @@ def test_reinforce_uses_only_complete_recorded_episodes():
     assert agent.recording.tolist() == [False, True]
 
 
-def test_backward_recursion_numpy_equals_torch_to_the_bit():
-    from agents.targets import _backward_recursion
-
-    g = torch.Generator().manual_seed(0)
-    x, decay = torch.randn(50, 6, generator=g), torch.rand(50, 6, generator=g) * 0.99
-    start = torch.randn(6, generator=g)
-    for s in (None, start):
-        assert torch.equal(_backward_recursion(x, decay, s, host=True), _backward_recursion(x, decay, s, host=False))
-
-
 @pytest.mark.parametrize("space", [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, (2,))], ids=["discrete", "box"])
 @pytest.mark.parametrize("clip_vloss", [True, False])
-def test_ppo_written_out_gradients_equal_autograd(space, clip_vloss):
-    """Two epochs of PPO on the same rollout: the written-out gradient (ppo_grad) and autograd
-    leave the same policy, optimizer state and metrics; the first minibatch has ratio == 1
-    exactly, the tie case of the clipped surrogate."""
+def test_ppo_learn_equals_a_cleanrl_style_reference(space, clip_vloss):
+    """Two rounds of PPO epochs on one rollout leave the same policy as a reference written the
+    CleanRL way (torch.distributions, the losses spelled out, torch's clip_grad_norm_ and Adam)
+    on a copy of the policy with the same minibatch order."""
+    import copy
+
     config = PPOConfig(num_envs=4, num_steps=16, update_epochs=2, num_minibatches=2, clip_vloss=clip_vloss,
                        ent_coef=0.05, learning_rate=3e-3, hidden_sizes=(16, 8), clip_coef=0.1)
-    agents = []
-    for written_out in (True, False):
-        torch.manual_seed(0)
-        agent = PPO(config, (5,), torch.float32, space, seed=0)
-        agent.written_out_backward = written_out
-        agents.append(agent)
+    torch.manual_seed(0)
+    agent = PPO(config, (5,), torch.float32, space, seed=0)
+    ref = copy.deepcopy(agent.policy)
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=config.learning_rate, eps=config.adam_eps)
     g = torch.Generator().manual_seed(1)
     for _ in range(config.num_steps):
-        obs = torch.randn(4, 5, generator=g)
-        for agent in agents:
-            agent.explore(obs, 0)
-            agent.rollout.record(torch.randn(4, generator=torch.Generator().manual_seed(2)),
-                                 torch.zeros(4, dtype=torch.bool), torch.zeros(4, dtype=torch.bool))
+        agent.explore(torch.randn(4, 5, generator=g), 0)
+        agent.rollout.record(torch.randn(4, generator=g), torch.zeros(4, dtype=torch.bool),
+                             torch.zeros(4, dtype=torch.bool))
     adv, ret = torch.randn(16, 4, generator=g), torch.randn(16, 4, generator=g)
+    r = agent.rollout
+    obs, act, old_lp, old_v = r.obs.flatten(0, 1), r.actions.flatten(0, 1), r.log_probs.flatten(), r.values.flatten()
+    eps = config.clip_coef
     for _ in range(3):  # later rounds: ratios away from 1, clipping active
-        metrics = [agent.learn(adv, ret) for agent in agents]
-        for key in metrics[0]:
-            torch.testing.assert_close(metrics[0][key], metrics[1][key], atol=1e-6, rtol=1e-5)
-    assert float(metrics[0]["losses/clipfrac"]) > 0  # the clipped branches were exercised
-    for a, b in zip(agents[0].policy.parameters(), agents[1].policy.parameters(), strict=True):
-        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+        order = torch.Generator().set_state(agent.generator.get_state())
+        metrics = agent.learn(adv, ret)
+        for _ in range(config.update_epochs):
+            perm = torch.randperm(64, generator=order)
+            for mb in perm.view(2, 32):
+                params, v = ref(obs[mb])
+                dist = (D.Categorical(logits=params) if ref.discrete
+                        else D.Independent(D.Normal(params, ref.log_std.exp()), 1))
+                ratio = (dist.log_prob(act[mb]) - old_lp[mb]).exp()
+                a = adv.flatten()[mb]
+                a = (a - a.mean()) / (a.std() + 1e-8)
+                pg = torch.max(-a * ratio, -a * ratio.clamp(1 - eps, 1 + eps)).mean()
+                target = ret.flatten()[mb]
+                v_loss = (v - target) ** 2
+                if clip_vloss:
+                    v_clipped = old_v[mb] + (v - old_v[mb]).clamp(-eps, eps)
+                    v_loss = torch.max(v_loss, (v_clipped - target) ** 2)
+                loss = pg - config.ent_coef * dist.entropy().mean() + config.vf_coef * 0.5 * v_loss.mean()
+                ref_opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(ref.parameters(), config.max_grad_norm)
+                ref_opt.step()
+    assert float(metrics["losses/clipfrac"]) > 0  # the clipped branches were exercised
+    for a, b in zip(agent.policy.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
