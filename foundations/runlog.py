@@ -26,11 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tensorboard.compat.proto import summary_pb2
+from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 from tqdm.auto import tqdm
-
-from foundations.tb_events import SummaryWriter
 
 
 class Tags:
@@ -149,7 +147,6 @@ class RunLogger:
         self._start_step = start_step
         self._last_step = start_step
         self._latest: dict[str, float] = {}
-        self._file_writer = self.writer._get_file_writer()
         self._bar = tqdm(
             total=total_steps,
             initial=start_step,
@@ -170,10 +167,11 @@ class RunLogger:
         table = "\n".join(f"|{k}|{v}|" for k, v in sorted({**meta, **self.config}.items()))
         self.writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
         hp = {k: _hparam_value(v) for k, v in {**meta, **self.config}.items()}
+        # SummaryWriter.add_hparams would write these into a new sub-run (and log the metrics as
+        # NaN points); in this run's own file the HParams dashboard lists the run itself.
         exp, ssi, sei = hparams_summary(hp, {m: float("nan") for m in metrics})
-        file_writer = self.writer._get_file_writer()
         for summary in (exp, ssi, sei):
-            file_writer.add_summary(summary)
+            self.writer.file_writer.add_summary(summary)  # the writer's file, opened by add_text
 
     # ---------------------------------------------------------------- scalars
     def log_scalar(self, tag: str, value: float | torch.Tensor, step: int) -> None:
@@ -181,17 +179,13 @@ class RunLogger:
         self.log_scalars({tag: value}, step)
 
     def log_scalars(self, scalars: Mapping[str, float | torch.Tensor], step: int) -> None:
-        """Log several scalars at one step (one TensorBoard event holding them all)."""
-        values = []
+        """Log several scalars at one step (``SummaryWriter.add_scalar`` for each)."""
         for tag, value in scalars.items():
             if not _TAG_RE.match(tag):
                 raise ValueError(f"tag must look like 'section/name' (e.g. 'charts/SPS'), got {tag!r}")
             v = float(value.item()) if isinstance(value, torch.Tensor) else float(value)
-            values.append(summary_pb2.Summary.Value(tag=tag, simple_value=v))
+            self.writer.add_scalar(tag, v, int(step))
             self._latest[tag] = v
-        if values:
-            # what SummaryWriter.add_scalar writes, without its per-call conversions
-            self._file_writer.add_summary(summary_pb2.Summary(value=values), int(step))
 
     def log_episodes(self, step: int, returns: Any, lengths: Any) -> None:
         """Log finished episodes' raw returns and lengths (``charts/episodic_*``), one point each."""
