@@ -16,7 +16,6 @@ from typing import NamedTuple
 import torch
 
 from memory_nets import addressing as A
-from memory_nets import fused_link
 from memory_nets.core import CoreConfig, MemoryCore, detach_state, make_config
 
 
@@ -97,13 +96,6 @@ class DNC(MemoryCore):
             1.0 - torch.eye(config.memory_slots, device=self.w_x.device, dtype=self.w_x.dtype),
             persistent=False,
         )
-        # The C link kernel where it can run (memory_nets.fused_link); False: torch ops only.
-        self.fused_link = True
-
-    def forward(self, x: torch.Tensor, state: DNCState | None = None) -> tuple[torch.Tensor, DNCState]:
-        """See :meth:`MemoryCore.forward`; first loads the link kernel for the parameters' dtype."""
-        fused_link.library(self.w_x.dtype)  # a dict lookup after the first call
-        return super().forward(x, state)
 
     def initial_state(self, batch_size: int, generator: torch.Generator | None = None) -> DNCState:
         """State at ``t = 0``: initial memory, zero usage, links, precedence, weightings and reads."""
@@ -152,11 +144,10 @@ class DNC(MemoryCore):
         write_weights = A.write_weighting(write_content, allocation, alloc_gate, write_gate)
         memory = A.erase_and_add(state.memory, write_weights, erase, vectors)
 
-        # Temporal links (from the previous precedence) and the read heads' forward/backward
-        # weightings along them (one fused kernel on CPU), then the new precedence.
-        link, forward, backward = fused_link.link_step(
-            state.link, state.precedence, write_weights, state.read_weights, self.off_diagonal, self.fused_link
-        )
+        # Temporal links (from the previous precedence), the read heads' forward/backward
+        # weightings along them (from the previous read weightings), then the new precedence.
+        link = A.update_link(state.link, state.precedence, write_weights, self.off_diagonal)
+        forward, backward = A.directional_weightings(link, state.read_weights)
         precedence = A.update_precedence(state.precedence, write_weights)
 
         # Read: content on the new memory, forward/backward along the links, mixed by the modes.

@@ -151,14 +151,40 @@ def test_bad_options_are_rejected_with_the_allowed_values():
 
 
 @pytest.mark.slow
-def test_compiled_step_matches_eager():
+@pytest.mark.parametrize("cls", [NTM, DNC])
+def test_compiled_step_matches_eager(cls):
     torch.manual_seed(0)
-    eager = NTM(5, 3, **SMALL)
-    compiled = NTM(5, 3, **SMALL)
+    eager = cls(5, 3, **SMALL)
+    compiled = cls(5, 3, **SMALL)
     compiled.load_state_dict(eager.state_dict())
     compiled.compile_step()
     x = torch.randn(5, 2, 5)
-    torch.testing.assert_close(compiled(x)[0], eager(x)[0], atol=1e-5, rtol=1e-5)
+    y_eager, y_compiled = eager(x)[0], compiled(x)[0]
+    torch.testing.assert_close(y_compiled, y_eager, atol=1e-5, rtol=1e-5)
+    y_eager.square().sum().backward()
+    y_compiled.square().sum().backward()
+    for a, b in zip(eager.parameters(), compiled.parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, atol=1e-5, rtol=1e-4)
+
+
+def test_dnc_runs_the_link_math_of_addressing(monkeypatch):
+    """The DNC's default forward calls ``addressing.update_link`` and ``directional_weightings``:
+    a researcher's change to either changes the output."""
+    from memory_nets import addressing
+
+    torch.manual_seed(0)
+    dnc = DNC(5, 3, read_heads=2, **SMALL)
+    x = torch.randn(6, 2, 5)
+    before = dnc(x)[0]
+    original = addressing.update_link
+    monkeypatch.setattr(addressing, "update_link", lambda *args: 0.5 * original(*args))  # links that fade
+    assert not torch.allclose(dnc(x)[0], before)
+    monkeypatch.setattr(addressing, "update_link", original)
+    torch.testing.assert_close(dnc(x)[0], before, rtol=0, atol=0)
+    forward_only = addressing.directional_weightings
+    monkeypatch.setattr(addressing, "directional_weightings",
+                        lambda link, w: (forward_only(link, w)[0], torch.zeros_like(forward_only(link, w)[1])))
+    assert not torch.allclose(dnc(x)[0], before)
 
 
 @pytest.mark.gpu
