@@ -224,11 +224,11 @@ def make_reference_atari(env_id: str, config: AtariConfig, render_mode: str | No
 
 
 def make_reference_vector_env(
-    env_id: str, num_envs: int, config: AtariConfig, vectorization: str = "sync", render_mode: str | None = None
+    env_id: str, num_envs: int, config: AtariConfig, vectorization: str = "same-step", render_mode: str | None = None
 ) -> gym.vector.VectorEnv:
     """The reference path: ``num_envs`` wrapped envs in a Sync/Async vector env (same-step autoreset)."""
     fns = [lambda: make_reference_atari(env_id, config, render_mode) for _ in range(num_envs)]
-    cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
+    cls = gym.vector.AsyncVectorEnv if vectorization == "async" else gym.vector.SyncVectorEnv
     return cls(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
 

@@ -19,7 +19,7 @@ from envs.vector import TensorVecEnv
 from foundations.checks import positive_int
 
 BACKENDS = ("auto", "ale", "gymnasium")
-VECTORIZATIONS = ("sync", "async")
+VECTORIZATIONS = ("same-step", "sync", "async")
 
 
 def check_env_id(env_id: str) -> None:
@@ -41,7 +41,7 @@ def make_env(
     *,
     backend: str = "auto",
     atari: AtariConfig | None = None,
-    vectorization: str = "sync",
+    vectorization: str = "same-step",
     render_mode: str | None = None,
     num_threads: int = 0,
     **make_kwargs: object,
@@ -58,8 +58,12 @@ def make_env(
         for Atari; ``gymnasium.make_vec`` for everything else) or ``"auto"`` (``"ale"`` for Atari
         unless ``render_mode`` is set, which only the reference path can serve).
       atari: Atari preprocessing (defaults: :class:`AtariConfig`, the Nature-DQN setting).
-      vectorization: ``"sync"`` (one process: :class:`envs.sync.SameStepVectorEnv`) or
-        ``"async"`` (a process per sub-env: Gymnasium's ``AsyncVectorEnv``) for the Gymnasium backend.
+      vectorization: how the Gymnasium backend runs the sub-envs. ``"same-step"`` (default):
+        one process, :class:`envs.sync.SameStepVectorEnv`, Gymnasium's ``SyncVectorEnv``
+        semantics (same-step autoreset, tested step for step against it) at a third of its
+        overhead; ``"sync"``: Gymnasium's own ``SyncVectorEnv``; ``"async"``: a process per
+        sub-env (Gymnasium's ``AsyncVectorEnv``), for envs whose step is expensive. The Atari
+        reference path uses ``SyncVectorEnv`` for ``"same-step"`` and ``"sync"``.
       render_mode: e.g. ``"rgb_array"`` to record videos (Gymnasium backend only).
       num_threads: threads of the ALE vector env (0: one per core).
       make_kwargs: extra keyword arguments for ``gymnasium.make`` (non-Atari ids).
@@ -113,8 +117,8 @@ def _gymnasium_vector_env(
     env_id: str, num_envs: int, vectorization: str, render_mode: str | None, make_kwargs: dict[str, object]
 ) -> gym.vector.VectorEnv:
     """``num_envs`` copies of a non-Atari id: :class:`SameStepVectorEnv` in this process (a third of
-    Gymnasium's ``SyncVectorEnv`` overhead) or Gymnasium's ``AsyncVectorEnv``."""
-    if vectorization == "sync":
+    Gymnasium's ``SyncVectorEnv`` overhead), Gymnasium's ``SyncVectorEnv`` or its ``AsyncVectorEnv``."""
+    if vectorization == "same-step":
         return SameStepVectorEnv([lambda: gym.make(env_id, render_mode=render_mode, **make_kwargs)] * num_envs)
     return gym.make_vec(
         env_id,

@@ -49,6 +49,10 @@ class RunArgs:
     """save the replay with each checkpoint, for agents that have one (needed for an exact resume)."""
     backend: str = "auto"
     """env backend: auto, ale (C++ vector env, Atari) or gymnasium."""
+    vectorization: str = "same-step"
+    """how the gymnasium backend runs its envs: same-step (envs.sync.SameStepVectorEnv: Gymnasium's
+    SyncVectorEnv semantics, a third of its overhead), sync (Gymnasium's SyncVectorEnv) or async
+    (a process per env)."""
     progress: bool = True
     """show a progress bar."""
     loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
@@ -106,7 +110,7 @@ def train(args: Any, algo: Algorithm, stop_step: int | None = None) -> tuple[Loo
     atari = is_atari_id(args.env_id)
     seed_everything(args.seed)
     env = make_env(args.env_id, args.agent.num_envs, seed=args.seed, device=device, backend=args.backend,
-                   atari=args.atari if atari else None)
+                   vectorization=args.vectorization, atari=args.atari if atari else None)
     try:
         agent = algo.build(args.agent, env, device, args.seed)
     except ValueError:

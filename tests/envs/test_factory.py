@@ -91,6 +91,24 @@ def test_async_vectorization():
         assert env.step(torch.zeros(2, dtype=torch.int64)).obs.shape == (2, 4)
 
 
+def test_same_step_vectorization_is_the_default_and_steps_as_gymnasiums_sync_env():
+    """The three vectorizations are named choices; the default (SameStepVectorEnv) and Gymnasium's
+    SyncVectorEnv give the same observations, rewards, endings and episode statistics."""
+
+    with make_env("CartPole-v1", 3, seed=5) as ours, make_env("CartPole-v1", 3, seed=5, vectorization="sync") as ref:
+        assert isinstance(ours.env, SameStepVectorEnv) and isinstance(ref.env, gym.vector.SyncVectorEnv)
+        torch.testing.assert_close(ours.reset(), ref.reset(), rtol=0, atol=0)
+        g = torch.Generator().manual_seed(0)
+        for _ in range(60):
+            actions = torch.randint(0, 2, (3,), generator=g)
+            a, b = ours.step(actions), ref.step(actions)
+            for x, y in ((a.obs, b.obs), (a.reward, b.reward), (a.terminated, b.terminated), (a.next_obs, b.next_obs),
+                         (a.episodes.returns, b.episodes.returns)):
+                torch.testing.assert_close(x, y, rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"vectorization must be one of \('same-step', 'sync', 'async'\)"):
+        make_env("CartPole-v1", 2, vectorization="threads")
+
+
 @pytest.mark.parametrize(
     ("env_id", "suggestion"),
     [
