@@ -1,5 +1,4 @@
 import dataclasses
-import time
 
 import pytest
 import torch
@@ -70,13 +69,10 @@ def test_atari_run_stores_frames_once_and_logs(tmp_path):
 
 @pytest.mark.slow
 def test_cartpole_preset_solves_cartpole_within_50k_steps(tmp_path):
-    start = time.perf_counter()
     argv = ["--runs-dir", str(tmp_path), "--no-progress", "--device", "cpu", "--seed", "1",
             "--eval-interval", "5000", "--no-save-replay"]
     args = driver.parse_args(argv, dqn.Args(), dqn.ALGORITHM, "")
     assert args.agent == PRESETS["cartpole"] and args.agent.total_steps == 50_000
     result, _ = driver.train(args, dqn.ALGORITHM)
-    elapsed = time.perf_counter() - start
     best = max(mean for _, mean in result.evaluations)
     assert best >= 475, result.evaluations
-    assert elapsed < 240, elapsed

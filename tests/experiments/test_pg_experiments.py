@@ -1,5 +1,4 @@
 import dataclasses
-import time
 
 import pytest
 import torch
@@ -77,31 +76,25 @@ def _episodes_until(run_dir, step):
 
 @pytest.mark.slow
 def test_ppo_solves_cartpole_within_100k_steps(tmp_path):
-    start = time.perf_counter()
     args = _parse(ppo, tmp_path, "--env-id", "CartPole-v1", "--preset", "cartpole", "--eval-interval", "10000",
                   "--no-save-replay")
     result, _ = driver.train(args, ppo.ALGORITHM)
     assert max(m for _, m in result.evaluations) >= 475, result.evaluations
-    assert time.perf_counter() - start < 360
 
 
 @pytest.mark.slow
 def test_reinforce_solves_cartpole_within_1000_episodes(tmp_path):
-    start = time.perf_counter()
     args = _parse(reinforce, tmp_path, "--env-id", "CartPole-v1", "--preset", "cartpole", "--eval-interval", "10000")
     result, run_dir = driver.train(args, reinforce.ALGORITHM)
     solved = [s for s, m in result.evaluations if m >= 475]
     assert solved, result.evaluations
     assert _episodes_until(run_dir, solved[0]) <= 1000
-    assert time.perf_counter() - start < 360
 
 
 @pytest.mark.slow
 def test_ppo_learns_pendulum_within_300k_steps(tmp_path):
-    start = time.perf_counter()
     args = _parse(ppo, tmp_path, "--env-id", "Pendulum-v1", "--preset", "pendulum", "--eval-interval", "25000")
     assert args.agent.total_steps == 300_000
     # seed 1 passes -400 by 100k steps; stop at half the budget (schedules still span 300k) to save CI time
     result, _ = driver.train(args, ppo.ALGORITHM, stop_step=150_000)
     assert max(m for _, m in result.evaluations) >= -400, result.evaluations
-    assert time.perf_counter() - start < 360
