@@ -1,14 +1,16 @@
 """Environment steps per second of the whole DQN training loop: this project vs Stable-Baselines3.
 
-    python -m benchmarks.dqn_throughput [--cartpole-steps 10000] [--atari-steps 2000] [--rounds 3] [--threads N]
+    python -m benchmarks.dqn_throughput [--cartpole-steps 10000] [--atari-steps 2000] [--rounds 3]
+                                        [--threads N] [--no-compile]
 
 Both sides train with the same hyperparameters: batch 32, an update every 4 steps, replay
 100k, target sync every 1,000 steps, Adam 1e-4, 1 env; the network is a [64, 64] MLP on
 CartPole-v1 (SB3's default) and the Nature CNN on ALE/Breakout-v5 (SB3 ``CnnPolicy``, Atari
-wrappers + 4-frame stack). Steps per second are measured after the replay warm-up
-(``learning_starts``), so they cover acting, env stepping, storing and updating. Ours runs
-its defaults (channels-last convolutions: ``DQNConfig.channels_last``) and also reports what
-it gives without them.
+wrappers + 4-frame stack). Steps per second are measured from ``TIMED_FROM`` steps on, after
+the replay warm-up (``learning_starts``) and the first updates (so a compiled run's compile
+is not in its rate), and cover acting, env stepping, storing and updating. Ours runs its
+defaults (eager; channels-last convolutions) and, as a second row, ``compile=True``, whose
+compile time (the first update, and the acting forward) is reported beside it.
 """
 
 from __future__ import annotations
@@ -28,41 +30,52 @@ from foundations.runlog import RunLogger
 from foundations.seeding import seed_everything
 
 WARMUP = 1_000
+TIMED_FROM = WARMUP + 200  # 50 updates in: compiling (first update, first greedy act) is done
 
 
-def _config(total: int, hidden: tuple[int, ...], channels_last: bool = True) -> DQNConfig:
+def _config(total: int, hidden: tuple[int, ...], compile: bool = False) -> DQNConfig:
     return DQNConfig(total_steps=total, learning_rate=1e-4, buffer_size=100_000, target_update_interval=1000,
                      batch_size=32, learning_starts=WARMUP, train_frequency=4, exploration_fraction=0.1,
-                     epsilon_end=0.05, hidden_sizes=hidden, channels_last=channels_last)
+                     epsilon_end=0.05, hidden_sizes=hidden, compile=compile)
 
 
 class _Clock:
-    """Wraps an agent's ``train`` to note the time when the warm-up ends."""
+    """Wraps an agent's ``train``: the time of its first update (compile included) and the time
+    at which the timed part starts."""
 
     def __init__(self, agent: DQN) -> None:
-        self.agent, self.start = agent, None
+        self.agent, self.start, self.first_update = agent, None, None
 
     def __getattr__(self, name: str):
         return getattr(self.agent, name)
 
     def train(self, step: int, n: int):
-        if self.start is None and step >= WARMUP:
+        if self.start is None and step >= TIMED_FROM:
             self.start = time.perf_counter()
+        if self.first_update is None and self.agent.updates == 0:
+            begin = time.perf_counter()
+            out = self.agent.train(step, n)
+            if self.agent.updates:
+                self.first_update = time.perf_counter() - begin
+            return out
         return self.agent.train(step, n)
 
 
-def ours(env_id: str, steps: int, channels_last: bool = True) -> float:
+def ours(env_id: str, steps: int, compile: bool = False) -> tuple[float, float]:
+    """(env steps/s from TIMED_FROM on, seconds of the first update)."""
     seed_everything(0)
     env = make_env(env_id, 1, seed=0)
-    config = _config(WARMUP + steps, (64, 64), channels_last)
+    config = _config(TIMED_FROM + steps, (64, 64), compile)
     clock = _Clock(DQN(config, env.obs_shape, env.obs_dtype, env.num_actions, seed=0))
+    if compile:  # the acting forward compiles on its first greedy step: do it before the clock
+        clock.agent.act(env.reset(), 0.0)
     with tempfile.TemporaryDirectory() as root:
         logger = RunLogger(env_id, "bench", 0, root=root, progress=False)
         run_training(clock, env, logger, config.total_steps, LoopConfig(eval_interval=0, checkpoint_interval=0))
         end = time.perf_counter()
         logger.close()
     env.close()
-    return steps / (end - clock.start)
+    return steps / (end - clock.start), clock.first_update
 
 
 def sb3(env_id: str, steps: int) -> float | None:
@@ -78,7 +91,7 @@ def sb3(env_id: str, steps: int) -> float | None:
         start: float | None = None
 
         def _on_step(self) -> bool:
-            if self.start is None and self.num_timesteps >= WARMUP:
+            if self.start is None and self.num_timesteps >= TIMED_FROM:
                 self.start = time.perf_counter()
             return True
 
@@ -92,7 +105,7 @@ def sb3(env_id: str, steps: int) -> float | None:
                    target_update_interval=1000, train_freq=4, exploration_fraction=0.1,
                    exploration_final_eps=0.05, policy_kwargs=kwargs, device="cpu", seed=0, verbose=0)
     clock = Clock()
-    model.learn(WARMUP + steps, callback=clock)
+    model.learn(TIMED_FROM + steps, callback=clock)
     end = time.perf_counter()
     env.close()
     return steps / (end - clock.start)
@@ -104,25 +117,35 @@ def main() -> None:
     parser.add_argument("--atari-steps", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the table shows medians")
     parser.add_argument("--threads", type=int, default=0, help="torch threads for both (0: torch's default)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compile=True rows")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    rows = []
+    rows, notes = [], []
     for env_id, steps in (("CartPole-v1", args.cartpole_steps), ("ALE/Breakout-v5", args.atari_steps)):
-        runs: dict[str, list[float]] = {"ours": [], "peer": [], "plain": []}
-        for _ in range(args.rounds):  # interleaved, so machine noise hits both sides alike
-            runs["ours"].append(ours(env_id, steps))
+        runs: dict[str, list[float]] = {"eager": [], "peer": [], "compiled": []}
+        first: dict[str, list[float]] = {"eager": [], "compiled": []}
+        for _ in range(args.rounds):  # interleaved, so machine noise hits every row alike
+            sps, t = ours(env_id, steps)
+            runs["eager"].append(sps)
+            first["eager"].append(t)
             peer = sb3(env_id, steps)
             if peer is not None:
                 runs["peer"].append(peer)
-            if env_id.startswith("ALE/"):
-                runs["plain"].append(ours(env_id, steps, channels_last=False))
+            if not args.no_compile:
+                sps, t = ours(env_id, steps, compile=True)
+                runs["compiled"].append(sps)
+                first["compiled"].append(t)
         med = {k: statistics.median(v) if v else None for k, v in runs.items()}
-        rows.append((f"{env_id} training loop (env steps/s)", med["ours"], med["peer"]))
-        if med["plain"] is not None:
-            rows.append((f"{env_id} ours, channels-last convs (peer: ours without)", med["ours"], med["plain"]))
-    print_table(f"DQN training throughput after warm-up, CPU, torch threads {torch.get_num_threads()}"
+        rows.append((f"{env_id} training loop, eager (default)", med["eager"], med["peer"]))
+        if med["compiled"] is not None:
+            rows.append((f"{env_id} training loop, --compile", med["compiled"], med["peer"]))
+            notes.append(f"{env_id}: first update {statistics.median(first['eager']):.3f} s eager, "
+                         f"{statistics.median(first['compiled']):.1f} s with --compile (compiling the loss)")
+    print_table(f"DQN training throughput (env steps/s) after warm-up, CPU, torch threads {torch.get_num_threads()}"
                 " — peer: Stable-Baselines3 DQN", rows, "")
+    for note in notes:
+        print(f"- {note}")
     if rows[0][2] is None:
         print("peer: Stable-Baselines3 is not installed (pip install .[bench]); its column is n/a")
 

@@ -1,12 +1,14 @@
 """Environment steps per second of PPO training: this project vs Stable-Baselines3 PPO.
 
-    python -m benchmarks.ppo_throughput [--cartpole-rollouts 20] [--atari-rollouts 3] [--rounds 3]
+    python -m benchmarks.ppo_throughput [--cartpole-rollouts 20] [--atari-rollouts 3] [--rounds 3] [--no-compile]
 
 Identical hyperparameters on both sides: 8 envs x 128 steps per rollout, 4 epochs of 4
 minibatches (256 samples), Adam 2.5e-4, clip 0.2, GAE 0.95; separate [64, 64] tanh MLPs for
 policy and value on CartPole-v1 (SB3's default ``MlpPolicy``), the Nature CNN shared trunk on
-ALE/Breakout-v5 (SB3 ``CnnPolicy`` on ``make_atari_env`` + 4-frame stack). The whole
-``learn`` call is timed (collection and updates). Rates are medians of interleaved rounds.
+ALE/Breakout-v5 (SB3 ``CnnPolicy`` on ``make_atari_env`` + 4-frame stack). Timing starts
+after the first rollout and its update on both sides (so a compiled run's compile is not in
+its rate; it is reported beside it) and covers collection and updates. Ours runs its default
+(eager) and, as a second row, ``compile=True``. Rates are medians of interleaved rounds.
 """
 
 from __future__ import annotations
@@ -28,26 +30,44 @@ from foundations.seeding import seed_everything
 NUM_ENVS, NUM_STEPS = 8, 128
 
 
-def ours(env_id: str, rollouts: int) -> float:
+class _Clock:
+    """Wraps an agent's ``train``: the clock starts when the first update has finished."""
+
+    def __init__(self, agent: PPO) -> None:
+        self.agent, self.start, self.first = agent, None, None
+
+    def __getattr__(self, name: str):
+        return getattr(self.agent, name)
+
+    def train(self, step: int, n: int):
+        out = self.agent.train(step, n)
+        if out is not None and self.start is None:
+            self.start = time.perf_counter()
+        return out
+
+
+def ours(env_id: str, rollouts: int, compile: bool = False) -> tuple[float, float]:
+    """(env steps/s after the first rollout and update, seconds of that first rollout and update)."""
     seed_everything(0)
-    total = NUM_ENVS * NUM_STEPS * rollouts
+    total = NUM_ENVS * NUM_STEPS * (rollouts + 1)
     config = PPOConfig(total_steps=total, num_envs=NUM_ENVS, num_steps=NUM_STEPS, learning_rate=2.5e-4,
-                       update_epochs=4, num_minibatches=4, clip_coef=0.2, ent_coef=0.01)
+                       update_epochs=4, num_minibatches=4, clip_coef=0.2, ent_coef=0.01, compile=compile)
     env = make_env(env_id, NUM_ENVS, seed=0)
-    agent = PPO(config, env.obs_shape, env.obs_dtype, env.single_action_space, seed=0)
+    clock = _Clock(PPO(config, env.obs_shape, env.obs_dtype, env.single_action_space, seed=0))
     with tempfile.TemporaryDirectory() as root:
         logger = RunLogger(env_id, "bench", 0, root=root, progress=False)
-        start = time.perf_counter()
-        run_training(agent, env, logger, total, LoopConfig(eval_interval=0, checkpoint_interval=0, log_interval=total))
-        elapsed = time.perf_counter() - start
+        begin = time.perf_counter()
+        run_training(clock, env, logger, total, LoopConfig(eval_interval=0, checkpoint_interval=0, log_interval=total))
+        end = time.perf_counter()
         logger.close()
     env.close()
-    return total / elapsed
+    return NUM_ENVS * NUM_STEPS * rollouts / (end - clock.start), clock.start - begin
 
 
 def sb3(env_id: str, rollouts: int) -> float | None:
     try:
         from stable_baselines3 import PPO as SB3PPO
+        from stable_baselines3.common.callbacks import BaseCallback
         from stable_baselines3.common.env_util import make_atari_env, make_vec_env
         from stable_baselines3.common.vec_env import VecFrameStack
     except ImportError:
@@ -60,12 +80,23 @@ def sb3(env_id: str, rollouts: int) -> float | None:
         policy = "MlpPolicy"
     model = SB3PPO(policy, env, learning_rate=2.5e-4, n_steps=NUM_STEPS, batch_size=NUM_ENVS * NUM_STEPS // 4,
                    n_epochs=4, clip_range=0.2, ent_coef=0.01, device="cpu", seed=0, verbose=0)
-    total = NUM_ENVS * NUM_STEPS * rollouts
-    start = time.perf_counter()
-    model.learn(total)
-    elapsed = time.perf_counter() - start
+
+    class Clock(BaseCallback):
+        rollouts_started, start = 0, None
+
+        def _on_rollout_start(self) -> None:  # the second rollout starts after the first update
+            self.rollouts_started += 1
+            if self.rollouts_started == 2:
+                self.start = time.perf_counter()
+
+        def _on_step(self) -> bool:
+            return True
+
+    clock = Clock()
+    model.learn(NUM_ENVS * NUM_STEPS * (rollouts + 1), callback=clock)
+    end = time.perf_counter()
     env.close()
-    return total / elapsed
+    return NUM_ENVS * NUM_STEPS * rollouts / (end - clock.start)
 
 
 def main() -> None:
@@ -74,21 +105,34 @@ def main() -> None:
     parser.add_argument("--atari-rollouts", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads for both (0: torch's default)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compile=True rows")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    rows = []
+    rows, notes = [], []
     for env_id, rollouts in (("CartPole-v1", args.cartpole_rollouts), ("ALE/Breakout-v5", args.atari_rollouts)):
-        mine, peer = [], []
+        runs: dict[str, list[float]] = {"eager": [], "peer": [], "compiled": []}
+        first: dict[str, list[float]] = {"eager": [], "compiled": []}
         for _ in range(args.rounds):
-            mine.append(ours(env_id, rollouts))
+            for name in ("eager", "compiled"):
+                if name == "compiled" and args.no_compile:
+                    continue
+                sps, t = ours(env_id, rollouts, compile=name == "compiled")
+                runs[name].append(sps)
+                first[name].append(t)
             p = sb3(env_id, rollouts)
             if p is not None:
-                peer.append(p)
-        rows.append((f"{env_id} PPO training (env steps/s)", statistics.median(mine),
-                     statistics.median(peer) if peer else None))
-    print_table(f"PPO training throughput, {NUM_ENVS} envs x {NUM_STEPS} steps, 4 epochs x 4 minibatches, CPU, "
-                f"torch threads {torch.get_num_threads()} — peer: Stable-Baselines3 PPO", rows, "")
+                runs["peer"].append(p)
+        med = {k: statistics.median(v) if v else None for k, v in runs.items()}
+        rows.append((f"{env_id} PPO training, eager (default)", med["eager"], med["peer"]))
+        if med["compiled"] is not None:
+            rows.append((f"{env_id} PPO training, --compile", med["compiled"], med["peer"]))
+            notes.append(f"{env_id}: first rollout + update {statistics.median(first['eager']):.2f} s eager, "
+                         f"{statistics.median(first['compiled']):.1f} s with --compile (compiling forward and loss)")
+    print_table(f"PPO training throughput (env steps/s), {NUM_ENVS} envs x {NUM_STEPS} steps, 4 epochs x 4 "
+                f"minibatches, CPU, torch threads {torch.get_num_threads()} — peer: Stable-Baselines3 PPO", rows, "")
+    for note in notes:
+        print(f"- {note}")
     if rows[0][2] is None:
         print("peer: Stable-Baselines3 is not installed (pip install .[bench]); its column is n/a")
 
