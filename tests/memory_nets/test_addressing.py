@@ -73,6 +73,28 @@ def test_sharpening():
     assert torch.isfinite(gamma.grad).all()
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sharpen_is_finite_for_extreme_gammas_on_flat_and_one_hot_weightings(dtype):
+    """Large gamma on a flat weighting underflowed every w^gamma to 0 (0/0 = NaN) from gamma ~ 22
+    at N = 128 in float32; in log space it stays a distribution, with finite gradients."""
+    n = 128
+    flat = torch.full((1, 1, n), 1.0 / n, dtype=dtype)
+    one_hot = torch.zeros(1, 1, n, dtype=dtype)
+    one_hot[..., 5] = 1.0
+    mixed = torch.softmax(torch.randn(1, 1, n, generator=torch.Generator().manual_seed(0), dtype=dtype) * 5, -1)
+    for w in (flat, one_hot, mixed, torch.zeros(1, 1, n, dtype=dtype)):
+        for g in (1.0, 22.0, 100.0, 1e3, 1e4):
+            gamma = torch.full((1, 1), g, dtype=dtype, requires_grad=True)
+            weights = w.clone().requires_grad_(True)
+            out = A.sharpen(weights, gamma)
+            assert torch.isfinite(out).all(), (g, w)
+            torch.testing.assert_close(out.sum(-1), torch.ones(1, 1, dtype=dtype))
+            (out * torch.arange(n, dtype=dtype)).sum().backward()
+            assert torch.isfinite(gamma.grad).all() and torch.isfinite(weights.grad).all()
+    torch.testing.assert_close(A.sharpen(flat, torch.full((1, 1), 1e4, dtype=dtype)), flat)
+    assert A.sharpen(one_hot, torch.full((1, 1), 1e4, dtype=dtype))[0, 0, 5] == 1.0
+
+
 def test_erase_and_add_matches_hand_computation():
     memory = torch.ones(1, 2, 2)
     w = torch.tensor([[[1.0, 0.0]]])
