@@ -460,19 +460,55 @@ class ReplayBuffer:
             "gamma": self.gamma,
         }
 
+    # Tensors laid out [num_envs, slots, ...]: a checkpoint keeps their filled slots only.
+    _SLOT_MAJOR = ("actions", "rewards", "terminated", "truncated", "valid", "step_id", "ep_step", "frame_rows",
+                   "observations", "next_observations")
+
     def state_dict(self) -> dict[str, Any]:
         """Tensors and counters needed to resume; loadable with ``weights_only=True``.
 
-        Large (the whole buffer): save it to its own file if checkpoints should stay small.
+        Holds the filled slots only (each env stream fills its ring in order until it wraps), so
+        its size follows what is stored: a few thousand Atari transitions are megabytes even in
+        a 1M-slot buffer. Sliced tensors are copies (a saved view would carry its whole storage).
         """
-        return {"config": self._config(), "adds": self._adds, "tensors": dict(self._tensors())}
+        filled = self._filled_slots()
+        tensors: dict[str, torch.Tensor] = {}
+        for name, t in self._tensors().items():
+            if name == "_frame_store":
+                name, t = "frames", self.frames[:, :filled].clone()  # the zero row is rebuilt
+            elif name in self._SLOT_MAJOR:
+                t = t[:, :filled].clone()
+            tensors[name] = t
+        return {"config": self._config(), "adds": self._adds, "tensors": tensors}
+
+    def _filled_slots(self) -> int:
+        """Slots ``[0, k)`` of every ring that may hold data: ``min(adds, slots)``; with frame
+        stacks, up to the newest next-frame slot (episode starts skip a slot)."""
+        if self._adds == 0:
+            return 0
+        last = int(self.head.max()) + 1 if self.frame_stack is not None else self._adds - 1
+        return min(self.slots, last + 1)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore from :meth:`state_dict` (the buffer must be built with the same arguments)."""
+        """Restore from :meth:`state_dict` (the buffer must be built with the same arguments).
+
+        Slots the state does not hold are reset to empty. Also reads states that hold every
+        slot (written before checkpoints kept the filled part only).
+        """
         if state.get("config") != self._config():
             raise ValueError(f"replay state was saved with {state.get('config')}, this buffer is {self._config()}")
         for name, tensor in state["tensors"].items():
-            getattr(self, name).copy_(tensor)
+            if name == "frames" or name in self._SLOT_MAJOR:
+                target = self.frames if name == "frames" else getattr(self, name)
+                k = tensor.shape[1]
+                target[:, :k].copy_(tensor)
+                if k < self.slots:  # empty slots: what a fresh buffer holds there
+                    empty = {"step_id": -1, "frame_rows": self._zero_row if self.frame_stack else 0}.get(name, 0)
+                    target[:, k:].fill_(empty)
+            else:
+                getattr(self, name).copy_(tensor)
+        if self.frame_stack is not None:
+            self._frame_store[self._zero_row].zero_()
         self._adds = int(state["adds"])
 
     # --------------------------------------------------------------------------- checks
@@ -537,6 +573,30 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         super()._invalidate(slots)
         flat = (self._env_ids[:, None] * self.slots + slots).flatten()
         self._write_leaves(flat, torch.zeros(flat.shape[0], dtype=torch.float64, device=self.device))
+
+    def state_dict(self) -> dict[str, Any]:
+        """:meth:`ReplayBuffer.state_dict` with the filled slots' leaf priorities ``[num_envs,
+        filled]`` in place of the whole sum tree (whose inner nodes are rebuilt on load)."""
+        state = super().state_dict()
+        tensors = state["tensors"]
+        del tensors["tree"]
+        filled = self._filled_slots()
+        flat = self._env_ids[:, None] * self.slots + torch.arange(filled, device=self.device)
+        tensors["leaf_priorities"] = self.tree[self._leaves + flat]  # [num_envs, filled], a copy
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict` (or a state holding the whole tree, the format before)."""
+        tensors = dict(state["tensors"])
+        leaves = tensors.pop("leaf_priorities", None)
+        super().load_state_dict({**state, "tensors": tensors})
+        if leaves is not None:
+            flat = self._env_ids[:, None] * self.slots + torch.arange(leaves.shape[1], device=self.device)
+            self.tree.zero_()
+            self.tree[self._leaves + flat] = leaves.to(self.device, torch.float64)
+            for level in range(self._depth - 1, -1, -1):  # each inner node: the sum of its children
+                lo, hi = 1 << level, 2 << level
+                self.tree[lo:hi] = self.tree[2 * lo:2 * hi:2] + self.tree[2 * lo + 1:2 * hi:2]
 
     def update_priorities(self, indices: torch.Tensor, priorities: torch.Tensor) -> None:
         """Set priorities ``[batch]`` (e.g. ``|TD error|``) of the transitions at ``indices``."""

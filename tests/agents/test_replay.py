@@ -262,6 +262,30 @@ def test_state_dict_round_trip(tmp_path):
         wrong.load_state_dict(buf.state_dict())
 
 
+@pytest.mark.parametrize("cls", [ReplayBuffer, PrioritizedReplayBuffer])
+def test_state_dict_holds_only_the_filled_slots(tmp_path, cls):
+    """A checkpoint of a large, barely filled buffer is as small as what it stores, restores
+    every tensor exactly, and a full-size state (the format before) still loads."""
+    def build():
+        return cls(20_000, (K, H, W), torch.uint8, (), torch.int64, 2, frame_stack=K, n_step=2)
+
+    buf, envs = build(), FakeFrameEnvs(2, seed=3)
+    for _ in range(30):
+        buf.add(*[_t(x) for x in envs.step()])
+    path = save_checkpoint(tmp_path / "replay.pt", {"replay": buf.state_dict()})
+    frame_bytes = H * W
+    assert path.stat().st_size < 2 * 40 * frame_bytes + 20_000, path.stat().st_size  # not 20,000 frames
+    assert buf.nbytes > 20 * path.stat().st_size
+    for state in (load_checkpoint(path)["replay"],
+                  {"config": buf._config(), "adds": buf._adds, "tensors": dict(buf._tensors())}):  # full (old)
+        other = build()
+        other.add(*[_t(x) for x in FakeFrameEnvs(2, seed=9).step()])  # stale content is replaced
+        other.load_state_dict(state)
+        for name, tensor in buf._tensors().items():
+            assert torch.equal(getattr(other, name), tensor), name
+        assert other._adds == buf._adds
+
+
 def test_bad_input():
     buf = ReplayBuffer(64, (K, H, W), torch.uint8, (), torch.int64, 2, frame_stack=K)
     with pytest.raises(ValueError, match="empty"):
