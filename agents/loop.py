@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from envs.vector import TensorVecEnv
+from foundations.interrupts import StopRequests
 from foundations.runlog import RunLogger, Tags
 
 
@@ -40,14 +41,15 @@ class LoopConfig:
     """environment steps between evaluations (0: only at the end)."""
     eval_episodes: int = 10
     """episodes per evaluation."""
-    checkpoint_interval: int = 250_000
-    """environment steps between checkpoints (0: only at the end; there is always one at the end)."""
+    checkpoint_interval: int | None = None
+    """environment steps between checkpoints (default: a tenth of the run; 0: only at the end;
+    there is always one at the end, and one when the run is interrupted)."""
     log_interval: int = 1_000
     """environment steps between logs of losses, epsilon and SPS."""
 
     def __post_init__(self) -> None:
         for name in ("eval_interval", "checkpoint_interval"):
-            if getattr(self, name) < 0:
+            if (getattr(self, name) or 0) < 0:
                 raise ValueError(f"LoopConfig.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("eval_episodes", "log_interval"):
             if getattr(self, name) < 1:
@@ -96,10 +98,15 @@ class LoopResult:
     """Attributes:
     step: environment steps done.
     evaluations: ``[(step, mean return)]`` of every evaluation, in order.
+    interrupted: the signal (SIGINT, SIGTERM) that stopped the run early, after its checkpoint;
+      ``None`` when it ran to its end.
+    already_finished: a resumed run that had reached its end before: nothing ran.
     """
 
     step: int
     evaluations: list[tuple[int, float]]
+    interrupted: int | None = None
+    already_finished: bool = False
 
 
 def fast_forward(env: TensorVecEnv, actions: torch.Tensor) -> torch.Tensor:
@@ -120,6 +127,7 @@ def run_training(
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
     resume: dict[str, Any] | None = None,
     stop_step: int | None = None,
+    stop: StopRequests | None = None,
 ) -> LoopResult:
     """Train ``agent`` on ``env`` for ``total_steps`` environment steps.
 
@@ -133,6 +141,8 @@ def run_training(
       resume: a loop state from ``checkpoint``: envs are fast-forwarded and counting goes on.
       stop_step: stop early at this step (checkpointing there) while schedules still run to
         ``total_steps`` (for tests and budgeted sessions).
+      stop: a :class:`foundations.interrupts.StopRequests` in force: on SIGINT / SIGTERM the loop
+        finishes the current step, checkpoints and returns with ``interrupted`` set.
     """
     n = env.num_envs
     log = ActionLog(env.num_actions)
@@ -147,6 +157,9 @@ def run_training(
         obs = env.reset()
     end = total_steps if stop_step is None else min(stop_step, total_steps)
     last_log = last_eval = last_ckpt = step
+    ckpt_interval = config.checkpoint_interval
+    if ckpt_interval is None:
+        ckpt_interval = max(1, total_steps // 10)
 
     def state() -> dict[str, Any]:
         ev = torch.tensor(evaluations, dtype=torch.float64).reshape(-1, 2)
@@ -182,15 +195,19 @@ def run_training(
             logger.log_scalars(agent.scalars(step), step)
             logger.log_sps(step)
             logger.progress(step)
+        if stop is not None and stop.requested:
+            break
         if evaluate is not None and config.eval_interval and step - last_eval >= config.eval_interval:
             last_eval = step
             run_eval()
-        if checkpoint is not None and config.checkpoint_interval and step - last_ckpt >= config.checkpoint_interval:
+        if checkpoint is not None and ckpt_interval and step - last_ckpt >= ckpt_interval and step < end:
             last_ckpt = step
             checkpoint(state())
-    if evaluate is not None and step >= total_steps and (not evaluations or evaluations[-1][0] != step):
+    interrupted = stop.signal if stop is not None else None
+    if (evaluate is not None and interrupted is None and step >= total_steps
+            and (not evaluations or evaluations[-1][0] != step)):
         run_eval()
     logger.progress(step)
     if checkpoint is not None:
         checkpoint(state())
-    return LoopResult(step=step, evaluations=evaluations)
+    return LoopResult(step=step, evaluations=evaluations, interrupted=interrupted)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from agents.loop import LoopConfig, LoopResult, run_training
 from envs import AtariConfig, TensorVecEnv, evaluate, is_atari_id, make_env
 from experiments.common import rebuild, resolve_device
 from foundations.checks import choose
+from foundations.interrupts import Interrupted, StopRequests
 from foundations.runlog import RunLogger, Tags, load_checkpoint, save_checkpoint
 from foundations.seeding import get_rng_state, seed_everything, set_rng_state
 
@@ -98,14 +100,93 @@ def parse_args(argv: Sequence[str] | None, defaults: Any, algo: Algorithm, descr
                     config=(tyro.conf.OmitArgPrefixes,))
 
 
-def train(args: Any, algo: Algorithm, stop_step: int | None = None) -> tuple[LoopResult, Path]:
-    """Run (or resume) one experiment; returns the loop result and the run directory."""
+#: Options that may differ from the saved run's on ``--resume``: they change how the run is
+#: carried out, not what it computes. Every other flag given with ``--resume`` must match.
+RESUME_CHANGEABLE = ("resume", "device", "progress", "save_replay", "agent.compile")
+
+
+def _given(args: Any, base: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"agent.learning_rate": value}`` for each (nested) field where ``args`` differs from ``base``."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(args):
+        a, b = getattr(args, f.name), getattr(base, f.name)
+        if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b):
+            out.update(_given(a, b, f"{prefix}{f.name}."))
+        elif a != b:
+            out[f"{prefix}{f.name}"] = a
+    return out
+
+
+def _get(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _set(obj: Any, dotted: str, value: Any) -> Any:
+    head, _, rest = dotted.partition(".")
+    if not rest:
+        return dataclasses.replace(obj, **{head: value})
+    return dataclasses.replace(obj, **{head: _set(getattr(obj, head), rest, value)})
+
+
+def given_flags(args: Any, argv: Sequence[str], prefix: str = "") -> dict[str, Any]:
+    """``{"agent.learning_rate": value}`` for each (nested) option whose flag appears in ``argv``
+    (``--name``, ``--name=...`` or ``--no-name``)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(args):
+        value = getattr(args, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update(given_flags(value, argv, f"{prefix}{f.name}."))
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if any(a == flag or a.startswith(flag + "=") or a == "--no-" + flag[2:] for a in argv):
+            out[f"{prefix}{f.name}"] = value
+    return out
+
+
+def resume_args(args: Any, algo: Algorithm, saved: dict[str, Any], given: dict[str, Any] | None = None) -> Any:
+    """The saved run's arguments, with the changeable options given on this command line
+    (:data:`RESUME_CHANGEABLE`); ``ValueError`` naming every other given flag that differs.
+
+    ``given``: the options given (:func:`given_flags`); by default, those that differ from
+    the preset's defaults."""
+    if given is None:
+        base = dataclasses.replace(type(args)(), preset=args.preset, agent=algo.preset(args.preset))
+        given = _given(args, base)
+    restored = rebuild(args, saved)
+    conflicts = [f"--{name.split('.')[-1].replace('_', '-')} {value!r} (saved: {_get(restored, name)!r})"
+                 for name, value in given.items()
+                 if name not in RESUME_CHANGEABLE and value != _get(restored, name)]
+    if conflicts:
+        allowed = ", ".join(f"--{n.split('.')[-1].replace('_', '-')}" for n in RESUME_CHANGEABLE[1:])
+        raise ValueError(f"--resume continues a run with its saved settings, and these flags differ from them: "
+                         f"{'; '.join(conflicts)}. Drop them or start a new run (flags that may change on "
+                         f"resume: {allowed})")
+    for name in RESUME_CHANGEABLE:
+        if name in given:
+            restored = _set(restored, name, given[name])
+    return dataclasses.replace(restored, resume=args.resume)
+
+
+def train(args: Any, algo: Algorithm, stop_step: int | None = None,
+          given: dict[str, Any] | None = None) -> tuple[LoopResult, Path]:
+    """Run (or resume) one experiment; returns the loop result and the run directory.
+
+    Resuming a run that already reached its ``total_steps`` does nothing and returns its saved
+    result (``LoopResult.already_finished``). ``given``: the options named on the command line
+    (see :func:`resume_args`).
+    """
     checkpoint_in: dict[str, Any] | None = None
     if args.resume is not None:
         checkpoint_in = load_checkpoint(args.resume)
         if checkpoint_in.get("format") != CHECKPOINT_FORMAT or checkpoint_in.get("experiment") != algo.name:
             raise ValueError(f"{args.resume} is not a {algo.name} checkpoint (format {CHECKPOINT_FORMAT})")
-        args = dataclasses.replace(rebuild(args, checkpoint_in["args"]), resume=args.resume)
+        args = resume_args(args, algo, checkpoint_in["args"], given)
+        loop = checkpoint_in["loop"]
+        if int(loop["step"]) >= args.agent.total_steps:
+            evaluations = [(int(s), float(r)) for s, r in loop["evaluations"].tolist()]
+            return LoopResult(int(loop["step"]), evaluations, already_finished=True), Path(args.resume).parent
     device = resolve_device(args.device)
     atari = is_atari_id(args.env_id)
     seed_everything(args.seed)
@@ -154,9 +235,11 @@ def train(args: Any, algo: Algorithm, stop_step: int | None = None) -> tuple[Loo
                 old.unlink(missing_ok=True)
 
     try:
-        result = run_training(agent, env, logger, args.agent.total_steps, args.loop, evaluate=run_evaluation,
-                              checkpoint=write_checkpoint, resume=checkpoint_in["loop"] if checkpoint_in else None,
-                              stop_step=stop_step)
+        with StopRequests() as stop:  # Ctrl-C / SIGTERM: finish the step, checkpoint, return
+            result = run_training(agent, env, logger, args.agent.total_steps, args.loop, evaluate=run_evaluation,
+                                  checkpoint=write_checkpoint,
+                                  resume=checkpoint_in["loop"] if checkpoint_in else None,
+                                  stop_step=stop_step, stop=stop)
     finally:
         env.close()
         logger.close()
@@ -166,11 +249,22 @@ def train(args: Any, algo: Algorithm, stop_step: int | None = None) -> tuple[Loo
 def main(algo: Algorithm, defaults: Any, description: str, argv: Sequence[str] | None = None) -> LoopResult:
     """Command-line entry point; prints the final evaluation and where the logs are."""
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
         args = parse_args(argv, defaults, algo, description)
-        result, run_dir = train(args, algo)
+        result, run_dir = train(args, algo, given=given_flags(args, argv))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    except Interrupted as e:  # a second Ctrl-C: the last complete checkpoint stays as it was
+        print(f"{e}: stopped at once; the run's last complete checkpoint is kept", file=sys.stderr)
+        raise SystemExit(128 + e.signum) from None
+    if result.already_finished:
+        print(f"{run_dir} already finished at step {result.step:,}; nothing to do")
+    if result.interrupted is not None:
+        checkpoint = Path(run_dir) / "checkpoint.pt"
+        print(f"interrupted ({signal.Signals(result.interrupted).name}) at step {result.step:,}: checkpoint "
+              f"{checkpoint}; continue with: python -m experiments.{algo.name} --resume {checkpoint}", file=sys.stderr)
+        raise SystemExit(128 + result.interrupted)
     if result.evaluations:
         step, mean = result.evaluations[-1]
         print(f"final evaluation at step {step:,}: mean return {mean:.1f}")

@@ -106,8 +106,10 @@ class RunLogger:
       total_steps: length of the progress bar (``None``: no total).
       progress: show a tqdm progress bar with step, SPS and the latest return / loss.
       metrics: scalar tags shown as metrics in TensorBoard's HParams dashboard.
-      run_dir: reuse this directory (resuming); ``start_step`` then drops events logged after
-        that step by the interrupted run (TensorBoard ``purge_step``).
+      run_dir: reuse this directory (resuming); ``start_step`` then drops the events the
+        interrupted run logged *after* that step (TensorBoard ``purge_step = start_step + 1``):
+        points at the checkpoint's step stay, and the resumed run logs only later steps, so
+        every tag has each step once.
       start_step: the global step the run starts (or resumes) from.
     """
 
@@ -137,7 +139,7 @@ class RunLogger:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.env_id, self.experiment, self.seed = env_id, experiment, seed
         self.writer = SummaryWriter(  # flushed every 5 s: TensorBoard follows the run closely
-            log_dir=str(self.run_dir), purge_step=start_step if start_step > 0 else None, flush_secs=5
+            log_dir=str(self.run_dir), purge_step=start_step + 1 if start_step > 0 else None, flush_secs=5
         )
         self.config = flatten_config(config) if config is not None else {}
         resumed = run_dir is not None and start_step > 0

@@ -10,8 +10,9 @@ from foundations.runlog import load_checkpoint
 
 def _args(tmp_path, **dqn_overrides) -> dqn.Args:
     args = driver.parse_args(["--runs-dir", str(tmp_path), "--no-progress", "--device", "cpu"], dqn.Args(), dqn.ALGORITHM, "")
-    config = dataclasses.replace(args.agent, total_steps=2000, learning_starts=200, train_frequency=4,
-                                 gradient_steps=1, target_update_interval=100, batch_size=32, **dqn_overrides)
+    settings = dict(total_steps=2000, learning_starts=200, train_frequency=4, gradient_steps=1,
+                    target_update_interval=100, batch_size=32)
+    config = dataclasses.replace(args.agent, **{**settings, **dqn_overrides})
     loop = dataclasses.replace(args.loop, eval_interval=0, eval_episodes=2, log_interval=100)
     return dataclasses.replace(args, agent=config, loop=loop)
 
@@ -34,6 +35,45 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, flag
     assert torch.equal(a["loop"]["actions"], b["loop"]["actions"])
     assert straight.evaluations == resumed.evaluations
     assert len(list(resumed_dir.glob("replay-*.pt"))) == 1  # older replay files are removed
+    # every tag has each step exactly once, as in the uninterrupted run (values: SPS differs)
+    straight_events, resumed_events = _events(straight_dir), _events(resumed_dir)
+    assert set(straight_events) == set(resumed_events)
+    for tag, points in straight_events.items():
+        assert [s for s, _ in resumed_events[tag]] == [s for s, _ in points], tag
+        if tag != "charts/SPS":
+            assert resumed_events[tag] == points, tag
+    assert 1000 in [s for s, _ in resumed_events["charts/SPS"]]  # the checkpoint step's points stay
+
+
+def _events(run_dir) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_resume_refuses_conflicting_flags_applies_changeable_ones_and_skips_a_finished_run(tmp_path, capsys):
+    args = _args(tmp_path, total_steps=600)
+    result, run_dir = driver.train(args, dqn.ALGORITHM, stop_step=400)
+    checkpoint = str(run_dir / "checkpoint.pt")
+    with pytest.raises(SystemExit) as e:
+        dqn.main(["--resume", checkpoint, "--learning-rate", "0.5", "--seed", "7"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "\n" not in err
+    assert "--learning-rate 0.5 (saved: 0.0023)" in err and "--seed 7 (saved: 1)" in err and "--device" in err
+    argv = ["--resume", checkpoint, "--progress", "--compile"]
+    parsed = driver.parse_args(argv, dqn.Args(), dqn.ALGORITHM, "")
+    resumed = driver.resume_args(parsed, dqn.ALGORITHM, load_checkpoint(checkpoint)["args"],
+                                 driver.given_flags(parsed, argv))
+    assert resumed.progress and resumed.agent.compile and resumed.agent.total_steps == 600  # the rest: saved
+    dqn.main(["--resume", checkpoint])  # the same flags as saved: fine, and it finishes the run
+    capsys.readouterr()
+    events = sorted(p.stat().st_mtime_ns for p in run_dir.iterdir())
+    result = dqn.main(["--resume", checkpoint])
+    assert result.already_finished and result.step == 600
+    assert "already finished at step 600; nothing to do" in capsys.readouterr().out
+    assert sorted(p.stat().st_mtime_ns for p in run_dir.iterdir()) == events  # nothing was touched
 
 
 def test_bad_command_lines_fail_at_start_with_a_message(tmp_path, capsys):
@@ -53,17 +93,21 @@ def test_bad_command_lines_fail_at_start_with_a_message(tmp_path, capsys):
     assert "CartPole-v1" in capsys.readouterr().err  # suggests the close match
 
 
-def test_atari_run_stores_frames_once_and_logs(tmp_path):
+def test_atari_run_stores_frames_once_logs_and_checkpoints_what_is_stored(tmp_path):
     argv = ["--runs-dir", str(tmp_path), "--no-progress", "--device", "cpu", "--preset", "atari100k",
-            "--total-steps", "300", "--learning-starts", "100", "--buffer-size", "1000", "--eval-interval", "0",
+            "--total-steps", "300", "--learning-starts", "100", "--eval-interval", "0",
             "--eval-episodes", "1", "--log-interval", "100", "--max-episode-frames", "400"]
     args = driver.parse_args(argv, dqn_atari.DEFAULTS, dqn_atari.ALGORITHM, "")
     assert args.env_id == "ALE/Breakout-v5" and args.agent.dueling and args.agent.n_step == 10
     result, run_dir = driver.train(args, dqn_atari.ALGORITHM)
     assert result.step == 300 and len(result.evaluations) == 1
     state = load_checkpoint(run_dir / "checkpoint.pt")
-    replay = load_checkpoint(run_dir / state["replay_file"])["replay"]
-    assert replay["tensors"]["_frame_store"].shape[1:] == (84, 84)
+    replay_file = run_dir / state["replay_file"]
+    replay = load_checkpoint(replay_file)["replay"]
+    frames = replay["tensors"]["frames"]  # [envs, filled slots, 84, 84]: frames stored once
+    assert frames.shape[0] == 1 and 300 <= frames.shape[1] <= 320 and frames.shape[2:] == (84, 84)
+    assert args.agent.buffer_size == 100_000  # a 700 MB buffer; its checkpoint holds the 300 steps
+    assert replay_file.stat().st_size < 300 * 84 * 84 + 1_000_000
     assert any(p.name.startswith("events.out.tfevents") for p in run_dir.iterdir())
 
 

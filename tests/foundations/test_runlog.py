@@ -86,7 +86,7 @@ def test_two_runs_in_the_same_second_get_distinct_directories(tmp_path, monkeypa
     assert a.run_dir != b.run_dir
 
 
-def test_resume_purges_events_after_the_resume_step(tmp_path):
+def test_resume_keeps_the_resume_steps_events_and_purges_later_ones(tmp_path):
     log = RunLogger("x", "y", 0, root=tmp_path, progress=False)
     for step in (10, 20, 30):
         log.log_scalar(Tags.TD_LOSS, step, step)
@@ -95,7 +95,7 @@ def test_resume_purges_events_after_the_resume_step(tmp_path):
     resumed.log_scalar(Tags.TD_LOSS, 99.0, 25)
     resumed.close()
     points = [(e.step, e.value) for e in _read(log.run_dir).Scalars(Tags.TD_LOSS)]
-    assert points == [(10, 10.0), (25, 99.0)]
+    assert points == [(10, 10.0), (20, 20.0), (25, 99.0)]
 
 
 def test_progress_bar_shows_sps_return_and_loss(tmp_path, capsys):

@@ -1,0 +1,91 @@
+"""Ctrl-C and SIGTERM during a real training process: the current step finishes, a checkpoint is
+written, the event files are closed, one line says how to resume, and the exit status is
+130 / 143; the run then resumes from that checkpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from foundations.interrupts import Interrupted, StopRequests
+from foundations.runlog import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start(runs: Path, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "experiments.dqn", "--env-id", "CartPole-v1", "--runs-dir", str(runs),
+           "--no-progress", "--device", "cpu", "--total-steps", "10000000", "--learning-starts", "100",
+           "--train-frequency", "4", "--gradient-steps", "1", "--eval-interval", "0", "--log-interval", "100", *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _wait_for_events(runs: Path, proc: subprocess.Popen, at_least: int = 1) -> Path:
+    """The run directory, once the process has logged past its start (SPS events exist)."""
+    for _ in range(600):
+        assert proc.poll() is None, proc.communicate()
+        dirs = [d for d in runs.iterdir() if d.is_dir()] if runs.exists() else []
+        events = [f for d in dirs for f in d.glob("events.out.tfevents.*")]
+        if len(events) >= at_least and all(f.stat().st_size > 2_000 for f in events):
+            return dirs[0]
+        time.sleep(0.1)
+    raise AssertionError("the run did not start logging within 60 s")
+
+
+def _steps(run_dir: Path, tag: str) -> list[int]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return [e.step for e in acc.Scalars(tag)] if tag in acc.Tags()["scalars"] else []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig,status,name", [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_a_signal_checkpoints_closes_the_logs_and_tells_how_to_resume(tmp_path, sig, status, name):
+    runs = tmp_path / "runs"
+    proc = _start(runs)
+    run_dir = _wait_for_events(runs, proc)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == status, (out, err)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    checkpoint = run_dir / "checkpoint.pt"
+    assert lines[0].startswith(f"interrupted ({name}) at step ")
+    assert f"python -m experiments.dqn --resume {checkpoint}" in lines[0]
+    state = load_checkpoint(checkpoint)
+    step = int(state["loop"]["step"])
+    assert step > 100 and f"at step {step:,}:" in lines[0]
+    assert (run_dir / state["replay_file"]).is_file()
+    assert max(_steps(run_dir, "charts/SPS")) <= step  # the events were flushed and closed
+
+    resumed = _start(runs, "--resume", str(checkpoint))  # and it goes on from there
+    time.sleep(0.5)
+    deadline = time.time() + 60
+    while time.time() < deadline and max(_steps(run_dir, "charts/SPS") or [0]) <= step:
+        assert resumed.poll() is None, resumed.communicate()
+        time.sleep(0.2)
+    resumed.send_signal(signal.SIGTERM)
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 143, err
+    assert int(load_checkpoint(checkpoint)["loop"]["step"]) > step
+
+
+def test_stop_requests_record_the_first_signal_and_raise_on_the_second():
+    previous = signal.getsignal(signal.SIGINT)
+    with StopRequests() as stop:
+        assert not stop.requested and stop.exit_status == 0
+        signal.raise_signal(signal.SIGINT)
+        assert stop.requested and stop.signal == signal.SIGINT and stop.exit_status == 130
+        with pytest.raises(Interrupted, match="SIGTERM") as e:
+            signal.raise_signal(signal.SIGTERM)
+        assert e.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGINT) is previous
