@@ -270,7 +270,10 @@ class DQN:
         Returns the last update's metrics (tensors, not synchronised), or ``None`` if none ran.
         """
         c = self.config
-        if step < c.learning_starts:
+        # the replay must hold the warm-up's transitions (it may be empty after a resume that
+        # had no replay file) and at least a batch
+        if step < c.learning_starts or self.replay.num_added < max(c.batch_size, min(c.learning_starts,
+                                                                                     c.buffer_size)):
             return None
         self._pending += steps_collected
         n_updates = (self._pending // c.train_frequency) * c.gradient_steps

@@ -279,6 +279,11 @@ class ReplayBuffer:
             self.valid[self._env_ids, slot] = True
 
     # ---------------------------------------------------------------------------- sample
+    @property
+    def num_added(self) -> int:
+        """Transitions added since the buffer was built or restored (all envs; a host counter)."""
+        return self._adds * self.num_envs
+
     def __len__(self) -> int:
         """Number of stored transitions (synchronises with the device)."""
         return int(self.valid.sum())

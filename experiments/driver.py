@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ import tyro
 from agents.loop import LoopConfig, LoopResult, run_training
 from envs import AtariConfig, TensorVecEnv, evaluate, is_atari_id, make_env
 from experiments.common import rebuild, resolve_device
-from foundations.checks import choose
+from foundations.checks import choose, one_line
 from foundations.interrupts import Interrupted, StopRequests
 from foundations.runlog import RunLogger, Tags, load_checkpoint, save_checkpoint
 from foundations.seeding import get_rng_state, seed_everything, set_rng_state
@@ -205,7 +206,11 @@ def train(args: Any, algo: Algorithm, stop_step: int | None = None,
         start = int(checkpoint_in["loop"]["step"])
         agent.load_state_dict(checkpoint_in["agent"])
         replay_file = checkpoint_in.get("replay_file")
-        if replay_file is not None:
+        if replay_file is not None and not (run_dir / replay_file).is_file():
+            print(f"warning: the checkpoint's replay file {run_dir / replay_file} is missing; resuming with an "
+                  "empty buffer (not exact: updates wait until it holds the warm-up's transitions again)",
+                  file=sys.stderr)
+        elif replay_file is not None:
             replay.load_state_dict(load_checkpoint(run_dir / replay_file, map_location=device)["replay"])
         elif replay is not None:
             print("warning: the checkpoint has no replay; resuming with an empty buffer (not exact)", file=sys.stderr)
@@ -252,8 +257,10 @@ def main(algo: Algorithm, defaults: Any, description: str, argv: Sequence[str] |
         argv = list(sys.argv[1:] if argv is None else argv)
         args = parse_args(argv, defaults, algo, description)
         result, run_dir = train(args, algo, given=given_flags(args, argv))
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ValueError, OSError) as e:  # bad input, a missing or unwritable path, a full disk
+        if os.environ.get("DRLS_DEBUG"):
+            raise
+        print(f"error: {one_line(e)}", file=sys.stderr)
         raise SystemExit(2) from None
     except Interrupted as e:  # a second Ctrl-C: the last complete checkpoint stays as it was
         print(f"{e}: stopped at once; the run's last complete checkpoint is kept", file=sys.stderr)

@@ -28,3 +28,12 @@ def unit_interval(name: str, value: float) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {value}")
     return value
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line for the user: an ``OSError``'s reason and path
+    ("No such file or directory: runs/x/checkpoint.pt"), otherwise the first line of its text."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror if error.filename is None else f"{error.strerror}: {error.filename}"
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

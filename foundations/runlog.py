@@ -15,10 +15,12 @@ interrupted write never replaces a good checkpoint with a broken one, and are re
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import math
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Mapping
@@ -136,7 +138,10 @@ class RunLogger:
                 suffix += 1
         else:
             self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # a file in the way, no permission, read-only disk
+            raise ValueError(f"cannot create the run directory {self.run_dir}: {e.strerror or e}") from None
         self.env_id, self.experiment, self.seed = env_id, experiment, seed
         self.writer = SummaryWriter(  # flushed every 5 s: TensorBoard follows the run closely
             log_dir=str(self.run_dir), purge_step=start_step + 1 if start_step > 0 else None, flush_secs=5
@@ -252,7 +257,8 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
     The state is serialised to a temporary file in the same directory, flushed to disk and
     renamed over ``path``: readers see either the old checkpoint or the new one, never a partial
     file. Keep ``state`` to tensors and plain Python containers/scalars so that
-    :func:`load_checkpoint` (``weights_only=True``) can read it.
+    :func:`load_checkpoint` (``weights_only=True``) can read it. A full disk raises ``OSError``
+    (``ENOSPC``) whose message names the file and says the previous one is intact.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -263,11 +269,14 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if _disk_full(e, path.parent):
+            kept = f"the previous checkpoint {path} is intact" if path.exists() else "no earlier checkpoint exists"
+            raise OSError(errno.ENOSPC, f"no space left on device while writing {path}; {kept}") from None
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -280,12 +289,32 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
     return path
 
 
+def _disk_full(error: BaseException, directory: Path) -> bool:
+    """Whether a failed write ran out of space (torch.save reports it as a RuntimeError about
+    an "unexpected pos" of its zip writer, not as ENOSPC)."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(error, RuntimeError):
+        try:
+            return shutil.disk_usage(directory).free < 1 << 20
+        except OSError:
+            return False
+    return False
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True``."""
+    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True``.
+
+    ``FileNotFoundError`` for a missing file; ``ValueError`` (one line, naming the file) for one
+    that is truncated, not a checkpoint, or would need to run code to load.
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise FileNotFoundError(errno.ENOENT, "checkpoint not found", str(path))
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # pickle errors, truncated files, disallowed globals
-        raise ValueError(f"cannot load checkpoint {path}: {e}") from e
+        text = str(e).strip().splitlines()
+        reason = text[0] if text else type(e).__name__
+        raise ValueError(f"cannot load checkpoint {path} (truncated, or not a checkpoint of this project?): "
+                         f"{reason}") from e

@@ -93,6 +93,60 @@ def test_bad_command_lines_fail_at_start_with_a_message(tmp_path, capsys):
     assert "CartPole-v1" in capsys.readouterr().err  # suggests the close match
 
 
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_everyday_mistakes_are_one_line_with_status_2(tmp_path, capsys, monkeypatch):
+    small = ["--no-progress", "--total-steps", "400", "--learning-starts", "100", "--eval-interval", "0",
+             "--eval-episodes", "1"]
+    for argv, expected in [
+        (["--resume", str(tmp_path / "nope" / "checkpoint.pt")], "error: checkpoint not found: "),
+        (["--runs-dir", str(tmp_path / "file"), *small], "error: cannot create the run directory "),
+    ]:
+        (tmp_path / "file").write_text("in the way")
+        with pytest.raises(SystemExit) as e:
+            dqn.main(argv)
+        assert e.value.code == 2 and _error_line(capsys).startswith(expected)
+    _, run_dir = driver.train(_args(tmp_path / "runs", total_steps=400, learning_starts=100), dqn.ALGORITHM,
+                              stop_step=200)
+    checkpoint = run_dir / "checkpoint.pt"
+    # a checkpoint copied without its replay file: resumes (not exactly) with one warning
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "checkpoint.pt").write_bytes(checkpoint.read_bytes())
+    assert load_checkpoint(copy / "checkpoint.pt")["replay_file"] is not None
+    assert dqn.main(["--resume", str(copy / "checkpoint.pt")]).step == 400
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
+    assert warning == [f"warning: the checkpoint's replay file {copy / 'replay-200.pt'} is missing; resuming "
+                       "with an empty buffer (not exact: updates wait until it holds the warm-up's transitions "
+                       "again)"]
+    # a truncated checkpoint: one line naming the file
+    (copy / "checkpoint.pt").write_bytes(checkpoint.read_bytes()[:1000])
+    with pytest.raises(SystemExit) as e:
+        dqn.main(["--resume", str(copy / "checkpoint.pt")])
+    line = _error_line(capsys)
+    assert e.value.code == 2 and line.startswith(f"error: cannot load checkpoint {copy / 'checkpoint.pt'}")
+    # a full disk while checkpointing: the message says which file and that the last one is intact
+    import torch as torch_module
+
+    def full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 2048 vs 1920\nmore")
+
+    monkeypatch.setattr(torch_module, "save", full)
+    import shutil
+
+    monkeypatch.setattr("foundations.runlog.shutil.disk_usage", lambda path: shutil._ntuple_diskusage(10, 10, 0))
+    with pytest.raises(SystemExit) as e:
+        dqn.main(["--runs-dir", str(tmp_path / "full"), *small])
+    line = _error_line(capsys)
+    assert e.value.code == 2 and line.startswith("error: no space left on device while writing ")
+    assert line.endswith("no earlier checkpoint exists")
+
+
 def test_atari_run_stores_frames_once_logs_and_checkpoints_what_is_stored(tmp_path):
     argv = ["--runs-dir", str(tmp_path), "--no-progress", "--device", "cpu", "--preset", "atari100k",
             "--total-steps", "300", "--learning-starts", "100", "--eval-interval", "0",
