@@ -58,6 +58,8 @@ class RunArgs:
     (a process per env)."""
     progress: bool = True
     """show a progress bar."""
+    threads: int = 0
+    """torch threads for this run (0: torch's default, one per core; a sweep gives each run its share)."""
     loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
     atari: AtariConfig = dataclasses.field(default_factory=AtariConfig)
 
@@ -103,7 +105,7 @@ def parse_args(argv: Sequence[str] | None, defaults: Any, algo: Algorithm, descr
 
 #: Options that may differ from the saved run's on ``--resume``: they change how the run is
 #: carried out, not what it computes. Every other flag given with ``--resume`` must match.
-RESUME_CHANGEABLE = ("resume", "device", "progress", "save_replay", "agent.compile")
+RESUME_CHANGEABLE = ("resume", "device", "progress", "save_replay", "threads", "agent.compile")
 
 
 def _given(args: Any, base: Any, prefix: str = "") -> dict[str, Any]:
@@ -188,6 +190,10 @@ def train(args: Any, algo: Algorithm, stop_step: int | None = None,
         if int(loop["step"]) >= args.agent.total_steps:
             evaluations = [(int(s), float(r)) for s, r in loop["evaluations"].tolist()]
             return LoopResult(int(loop["step"]), evaluations, already_finished=True), Path(args.resume).parent
+    if args.threads < 0:
+        raise ValueError(f"--threads must be >= 0 (0: torch's default), got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     atari = is_atari_id(args.env_id)
     seed_everything(args.seed)

@@ -23,21 +23,24 @@ runs directory (NFS or similar) and have this project installed (``pip install .
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Literal
 
 from experiments.common import parse_and_run
-from foundations.runlog import run_name
+from foundations.interrupts import Interrupted, StopRequests
+from foundations.runlog import load_checkpoint, run_name
 
 EXPERIMENTS = ("dqn", "dqn_atari", "ppo", "ppo_atari", "a2c", "reinforce")
 """Sweepable experiments: they share the run options (--env-id, --seed, --runs-dir, --resume)."""
@@ -73,7 +76,7 @@ class SweepArgs:
         if self.workers is not None and self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         for config in self.configs:
-            for flag in ("--env-id", "--seed", "--runs-dir", "--resume"):
+            for flag in ("--env-id", "--seed", "--runs-dir", "--resume", "--threads"):
                 if flag in config_flags(config):
                     raise ValueError(f"configuration {config!r} sets {flag}, which the sweep sets itself")
 
@@ -101,7 +104,7 @@ class RunSpec:
     seed: int
     config_index: int
     config: str
-    status: str = "pending"  # pending | running | done | failed
+    status: str = "pending"  # pending | running | done | interrupted | failed
     returncode: int | None = None
     run_dir: str | None = None
     attempts: int = 0
@@ -151,7 +154,8 @@ class Manifest:
         for r in self.runs.values():
             rc = "" if r.returncode is None else str(r.returncode)
             rows.append(f"{r.key:<58} {r.status:<8} {rc:>4}  {r.run_dir or ''}")
-        counts = {s: sum(r.status == s for r in self.runs.values()) for s in ("done", "running", "pending", "failed")}
+        counts = {s: sum(r.status == s for r in self.runs.values())
+                  for s in ("done", "running", "interrupted", "pending", "failed")}
         return "\n".join(rows) + "\n" + ", ".join(f"{n} {s}" for s, n in counts.items())
 
 
@@ -169,9 +173,10 @@ def command(args: SweepArgs, spec: RunSpec, root: Path) -> list[str]:
     for previous in reversed(_run_dirs(parent, spec, args.experiment)):
         if (previous / "checkpoint.pt").is_file():
             return [sys.executable, "-m", f"experiments.{args.experiment}", "--resume", str(previous / "checkpoint.pt"),
-                    "--no-progress"]  # fmt: skip
+                    "--no-progress", "--threads", str(args.cpus_per_run)]  # fmt: skip
     return [sys.executable, "-m", f"experiments.{args.experiment}", "--env-id", spec.env_id, "--seed", str(spec.seed),
-            "--runs-dir", str(parent), "--no-progress", *config_flags(spec.config)]  # fmt: skip
+            "--runs-dir", str(parent), "--no-progress", "--threads", str(args.cpus_per_run),
+            *config_flags(spec.config)]  # fmt: skip
 
 
 def _child_env(threads: int) -> dict[str, str]:
@@ -183,13 +188,51 @@ def _child_env(threads: int) -> dict[str, str]:
     return env
 
 
-def execute(cmd: list[str], log_path: str, threads: int, cwd: str) -> int:
-    """Run one command with its output appended to ``log_path``; returns the exit status."""
+_PR_SET_PDEATHSIG = 1
+try:  # resolved before any fork: the child only makes the call
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+except (OSError, AttributeError):  # pragma: no cover - not glibc
+    _prctl = None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the sweep dies, however it dies (no orphans)."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def execute(cmd: list[str], log_path: str, threads: int, cwd: str,
+            running: set[subprocess.Popen] | None = None) -> int:
+    """Run one command with its output appended to ``log_path``; returns the exit status.
+
+    The child stays in the sweep's process group (a terminal's Ctrl-C reaches it too) and gets
+    SIGTERM if the sweep process dies. ``running``: a set the process is kept in while it runs,
+    so the sweep can forward signals to it.
+    """
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a") as log:
         log.write(f"$ {shlex.join(cmd)}\n")
         log.flush()
-        return subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=_child_env(threads), cwd=cwd).returncode
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_child_env(threads), cwd=cwd,
+                                preexec_fn=_die_with_parent)
+        if running is not None:
+            running.add(proc)
+        try:
+            return proc.wait()
+        finally:
+            if running is not None:
+                running.discard(proc)
+
+
+def finished_run(run_dir: Path | None) -> bool:
+    """Whether ``run_dir``'s checkpoint says the run reached its ``total_steps``."""
+    if run_dir is None or not (run_dir / "checkpoint.pt").is_file():
+        return False
+    try:
+        state = load_checkpoint(run_dir / "checkpoint.pt")
+        return int(state["loop"]["step"]) >= int(state["args"]["agent"]["total_steps"])
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def run(args: SweepArgs) -> dict[str, Any]:
@@ -197,6 +240,11 @@ def run(args: SweepArgs) -> dict[str, Any]:
     root = Path(args.runs_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(root, args)
+    for spec in manifest.runs.values():  # a run that finished while the sweep was being killed
+        if spec.status != "done":
+            dirs = _run_dirs(root / f"cfg{spec.config_index}", spec, args.experiment)
+            if dirs and finished_run(dirs[-1]):
+                spec.status, spec.run_dir = "done", str(dirs[-1])
     manifest.save()
     todo = [r for r in manifest.runs.values() if r.status != "done"]
     skipped = len(manifest.runs) - len(todo)
@@ -216,25 +264,66 @@ def run(args: SweepArgs) -> dict[str, Any]:
 
     def finished(spec: RunSpec, rc: int) -> None:
         dirs = _run_dirs(root / f"cfg{spec.config_index}", spec, args.experiment)
-        manifest.update(spec.key, status="done" if rc == 0 else "failed", returncode=rc,
-                        run_dir=str(dirs[-1]) if dirs else None)  # fmt: skip
+        run_dir = dirs[-1] if dirs else None
+        if rc == 0 or finished_run(run_dir):  # a run that ended just as a signal came is done
+            status = "done"
+        elif rc in (130, 143):  # stopped by a signal after its checkpoint: resumed next time
+            status = "interrupted"
+        else:
+            status = "failed"
+        manifest.update(spec.key, status=status, returncode=rc, run_dir=str(run_dir) if run_dir else None)
         show()
 
     cwd = str(Path(__file__).resolve().parent.parent)
+    stopped = None
     if args.ray_address is None:
-        workers = args.workers or max(1, (os.cpu_count() or 1) // args.cpus_per_run)
-
-        def local(spec: RunSpec) -> None:
-            cmd, log = started(spec)
-            finished(spec, execute(cmd, log, args.cpus_per_run, cwd))
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(local, todo))
+        stopped = _run_locally(args, todo, started, finished, cwd)
     else:
         _run_on_ray(args, todo, started, finished, cwd)
     if args.quiet:
         print(manifest.table())
-    return {"runs": manifest.runs, "skipped": skipped, "manifest": manifest.path}
+    return {"runs": manifest.runs, "skipped": skipped, "manifest": manifest.path, "stopped": stopped}
+
+
+def _run_locally(args: SweepArgs, todo: list[RunSpec], started: Any, finished: Any, cwd: str) -> int | None:
+    """Run ``todo`` on a thread pool of ``--workers`` subprocesses. SIGINT / SIGTERM: no new run
+    starts, the signal goes to the running ones (which checkpoint and exit), and the sweep waits
+    for them; a second signal is forwarded too. Returns the signal that stopped the sweep."""
+    workers = args.workers or max(1, (os.cpu_count() or 1) // args.cpus_per_run)
+    running: set[subprocess.Popen] = set()
+    stopping = threading.Event()
+
+    def local(spec: RunSpec) -> None:
+        if stopping.is_set():
+            return  # never started: stays pending
+        cmd, log = started(spec)
+        finished(spec, execute(cmd, log, args.cpus_per_run, cwd, running))
+
+    def forward(signum: int) -> None:
+        stopping.set()
+        for proc in list(running):
+            try:
+                proc.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+    with StopRequests() as stop, ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(local, spec) for spec in todo]
+        forwarded = False
+        while not all(f.done() for f in futures):
+            try:
+                wait(futures, timeout=0.2)
+            except Interrupted as e:  # a second signal: pass it on, the runs stop at once
+                forward(e.signum)
+                continue
+            if stop.requested and not forwarded:
+                forwarded = True
+                print(f"sweep: {signal.Signals(stop.signal).name}: waiting for {len(running)} running run(s) to "
+                      "checkpoint; the same command resumes the sweep", file=sys.stderr, flush=True)
+                forward(stop.signal)
+        for f in futures:
+            f.result()
+    return stop.signal
 
 
 def _run_on_ray(args: SweepArgs, todo: list[RunSpec], started: Any, finished: Any, cwd: str) -> None:
@@ -245,7 +334,12 @@ def _run_on_ray(args: SweepArgs, todo: list[RunSpec], started: Any, finished: An
     if args.ray_address == "local":
         ray.init(num_cpus=args.ray_num_cpus, include_dashboard=False, log_to_driver=False)
     else:
-        ray.init(address=args.ray_address, log_to_driver=False)
+        try:
+            ray.init(address=args.ray_address, log_to_driver=False)
+        except Exception as e:  # no cluster there: ConnectionError, or Ray's own errors
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ValueError(f"cannot reach a Ray cluster at --ray-address {args.ray_address} ({reason}); start one "
+                             "with 'ray start --head', or run on this machine with --ray-address local") from None
     try:
         task = ray.remote(num_cpus=args.cpus_per_run, num_gpus=args.gpus_per_run)(execute)
         pending: dict[Any, RunSpec] = {}
@@ -268,6 +362,8 @@ def _run_on_ray(args: SweepArgs, todo: list[RunSpec], started: Any, finished: An
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     _, r = parse_and_run(SweepArgs, run, argv, __doc__)
+    if r["stopped"] is not None:
+        raise SystemExit(128 + r["stopped"])
     failed = [k for k, spec in r["runs"].items() if spec.status != "done"]
     if failed:
         print(f"{len(failed)} run(s) did not finish; see {Path(r['manifest']).parent / 'logs'}", file=sys.stderr)

@@ -2,8 +2,10 @@
 
 Inside ``with StopRequests() as stop:`` the first SIGINT or SIGTERM only records itself
 (``stop.signal``); the loop checks ``stop.requested`` after each step, writes its checkpoint and
-returns. A second signal raises :class:`Interrupted` at once (the user insists). The previous
-handlers come back on exit. Outside the main thread (where Python cannot install handlers) it
+returns. A second signal raises :class:`Interrupted` at once (the user insists), unless it comes
+within :data:`REPEAT_WINDOW` seconds of the first: the kernel may deliver one parent-death
+signal several times (once per thread of a dying parent), and a key held down repeats. The
+previous handlers come back on exit. Outside the main thread (where Python cannot install handlers) it
 does nothing.
 """
 
@@ -11,10 +13,13 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from types import FrameType
 from typing import Any
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+REPEAT_WINDOW = 1.0
+"""seconds after the first signal during which further ones count as the same request."""
 
 
 class Interrupted(Exception):
@@ -34,6 +39,7 @@ class StopRequests:
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self._at = 0.0
         self._previous: dict[int, Any] = {}
 
     @property
@@ -46,9 +52,10 @@ class StopRequests:
         return 0 if self.signal is None else 128 + self.signal
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signal is not None:
+        if self.signal is None:
+            self.signal, self._at = signum, time.monotonic()
+        elif time.monotonic() - self._at > REPEAT_WINDOW:
             raise Interrupted(signum)
-        self.signal = signum
 
     def __enter__(self) -> StopRequests:
         if threading.current_thread() is threading.main_thread():

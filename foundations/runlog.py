@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import fcntl
 import json
 import math
 import os
@@ -142,6 +143,7 @@ class RunLogger:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:  # a file in the way, no permission, read-only disk
             raise ValueError(f"cannot create the run directory {self.run_dir}: {e.strerror or e}") from None
+        self._lock = lock_run_dir(self.run_dir)
         self.env_id, self.experiment, self.seed = env_id, experiment, seed
         self.writer = SummaryWriter(  # flushed every 5 s: TensorBoard follows the run closely
             log_dir=str(self.run_dir), purge_step=start_step + 1 if start_step > 0 else None, flush_secs=5
@@ -243,12 +245,33 @@ class RunLogger:
         self._bar.close()
         self.writer.flush()
         self.writer.close()
+        self._lock.close()  # releases the run directory
 
     def __enter__(self) -> RunLogger:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def lock_run_dir(run_dir: Path) -> Any:
+    """Take ``run_dir``'s lock (an OS file lock on ``run_dir/.lock``, released when the returned
+    file is closed or the process ends, however it ends); ``ValueError`` naming the holder's pid
+    when another process holds it, so two processes never write one run."""
+    f = open(run_dir / ".lock", "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        holder = f.read().strip() or "unknown"
+        f.close()
+        raise ValueError(f"{run_dir} is in use by another process (pid {holder}); wait for it to finish or stop "
+                         "it, then run this again") from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
 
 
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:

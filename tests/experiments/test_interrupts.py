@@ -79,12 +79,17 @@ def test_a_signal_checkpoints_closes_the_logs_and_tells_how_to_resume(tmp_path, 
     assert int(load_checkpoint(checkpoint)["loop"]["step"]) > step
 
 
-def test_stop_requests_record_the_first_signal_and_raise_on_the_second():
+def test_stop_requests_record_the_first_signal_and_raise_on_the_second(monkeypatch):
+    from foundations import interrupts
+
     previous = signal.getsignal(signal.SIGINT)
     with StopRequests() as stop:
         assert not stop.requested and stop.exit_status == 0
         signal.raise_signal(signal.SIGINT)
         assert stop.requested and stop.signal == signal.SIGINT and stop.exit_status == 130
+        signal.raise_signal(signal.SIGTERM)  # at once: the same request delivered again
+        assert stop.signal == signal.SIGINT
+        monkeypatch.setattr(interrupts, "REPEAT_WINDOW", 0.0)
         with pytest.raises(Interrupted, match="SIGTERM") as e:
             signal.raise_signal(signal.SIGTERM)
         assert e.value.signum == signal.SIGTERM

@@ -184,6 +184,83 @@ def test_killed_sweep_skips_its_finished_runs_when_run_again(tmp_path: Path) -> 
     assert len(_run_dirs(root)) <= 5  # at most the killed run, if it had no checkpoint yet, started over
 
 
+LONG = "total-steps=10000000 learning-starts=100 eval-interval=0 log-interval=100"
+
+
+def _processes_with(text: str) -> list[int]:
+    """PIDs whose command line mentions ``text``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _start_sweep(root: Path) -> subprocess.Popen:
+    argv = ["--experiment", "dqn", "--env-ids", "CartPole-v1", "--seeds", "1", "2", "3", "--configs", LONG,
+            "--runs-dir", str(root), "--workers", "2", "--quiet"]
+    return subprocess.Popen([sys.executable, "-m", "experiments.sweep", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def _wait_running(root: Path, proc: subprocess.Popen, n: int) -> None:
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        events = list(root.glob("cfg0/*/events.out.tfevents.*"))
+        if len(events) >= n and all(e.stat().st_size > 2_000 for e in events):
+            return
+        time.sleep(0.2)
+    raise AssertionError("the sweep's runs did not start logging")
+
+
+@pytest.mark.slow
+def test_sweep_stopped_by_sigterm_checkpoints_its_runs_and_resumes_them(tmp_path: Path) -> None:
+    root = tmp_path / "sweep"
+    proc = _start_sweep(root)
+    _wait_running(root, proc, 2)
+    proc.send_signal(signal.SIGTERM)  # to the sweep alone: it forwards the signal
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "waiting for 2 running run(s) to checkpoint" in err
+    runs = json.loads((root / "sweep.json").read_text())["runs"]
+    assert sorted(r["status"] for r in runs) == ["interrupted", "interrupted", "pending"]
+    assert all((Path(r["run_dir"]) / "checkpoint.pt").is_file() for r in runs if r["status"] == "interrupted")
+    assert _processes_with(str(root)) == []  # no run outlived the sweep
+    again = _start_sweep(root)  # the same command resumes the interrupted runs
+    _wait_running(root, again, 4)  # a resumed run writes a second event file in its directory
+    again.send_signal(signal.SIGINT)
+    again.communicate(timeout=120)
+    assert again.returncode == 130
+    logs = [p.read_text() for p in (root / "logs").iterdir()]
+    assert sum("--resume" in log for log in logs) == 2
+
+
+@pytest.mark.slow
+def test_killed_sweep_leaves_no_orphans_and_two_processes_never_share_a_run(tmp_path: Path) -> None:
+    root = tmp_path / "sweep"
+    proc = _start_sweep(root)
+    _wait_running(root, proc, 2)
+    children = [pid for pid in _processes_with(str(root)) if pid != proc.pid]
+    assert len(children) == 2
+    run_dir = next((root / "cfg0").iterdir())
+    second = subprocess.run([sys.executable, "-m", "experiments.dqn", "--resume", str(run_dir / "checkpoint.pt"),
+                             "--no-progress"], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert second.returncode == 2  # no checkpoint yet, or the directory is locked: either way refused, one line
+    assert len(second.stderr.strip().splitlines()) == 1, second.stderr
+    proc.kill()  # SIGKILL: the sweep cannot forward anything; its children get SIGTERM from the kernel
+    proc.communicate()
+    deadline = time.time() + 60
+    while time.time() < deadline and _processes_with(str(root)):
+        time.sleep(0.2)
+    assert _processes_with(str(root)) == []
+    assert all((d / "checkpoint.pt").is_file() for d in (root / "cfg0").iterdir() if d.is_dir())
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed (pip install -e '.[cluster]')")
 def test_sweep_on_a_local_ray_instance(tmp_path: Path) -> None:
@@ -191,6 +268,16 @@ def test_sweep_on_a_local_ray_instance(tmp_path: Path) -> None:
     result = sweep.main(_sweep_argv(root, "--ray-address", "local", "--ray-num-cpus", "2"))
     assert all(spec.status == "done" for spec in result["runs"].values()) and len(result["runs"]) == 4
     assert len(_run_dirs(root)) == 4
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed (pip install -e '.[cluster]')")
+def test_sweep_without_a_ray_cluster_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as e:
+        sweep.main(_sweep_argv(tmp_path / "sweep", "--ray-address", "auto"))
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "\n" not in err and "Traceback" not in err
+    assert err.startswith("error: cannot reach a Ray cluster at --ray-address auto (")
+    assert err.endswith("or run on this machine with --ray-address local")
 
 
 def test_sweep_refuses_flags_it_sets_and_plans_the_grid(tmp_path: Path) -> None:

@@ -166,3 +166,23 @@ def test_events_written_by_torchs_summary_writer_read_back(tmp_path):
     assert [e.value for e in acc.Scalars(Tags.EPISODIC_RETURN)] == [float(s) for s in range(50)]
     assert [e.step for e in acc.Scalars(Tags.EPISODIC_LENGTH)] == list(range(50))
     assert (acc.Images("memory/io")[0].width, acc.Images("memory/io")[0].height) == (7, 5)
+
+
+def test_one_process_owns_a_run_directory(tmp_path):
+    """A second writer of the same run directory, in another process, is refused with the
+    holder's pid; the lock goes with the first logger's close (or its process's end)."""
+    import os
+    import subprocess
+    import sys
+
+    log = RunLogger("x", "y", 0, root=tmp_path, progress=False)
+    code = ("import sys; from foundations.runlog import RunLogger\n"
+            "try:\n    RunLogger('x', 'y', 0, run_dir=sys.argv[1], progress=False, start_step=5).close()\n"
+            "except ValueError as e:\n    print(e); sys.exit(3)\n")
+    other = subprocess.run([sys.executable, "-c", code, str(log.run_dir)], capture_output=True, text=True)
+    assert other.returncode == 3, other.stderr
+    assert other.stdout.strip() == (f"{log.run_dir} is in use by another process (pid {os.getpid()}); wait for it "
+                                    "to finish or stop it, then run this again")
+    log.close()
+    again = subprocess.run([sys.executable, "-c", code, str(log.run_dir)], capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout + again.stderr
