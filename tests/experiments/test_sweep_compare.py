@@ -224,7 +224,7 @@ def test_sweep_stopped_by_sigterm_checkpoints_its_runs_and_resumes_them(tmp_path
     proc = _start_sweep(root)
     _wait_running(root, proc, 2)
     proc.send_signal(signal.SIGTERM)  # to the sweep alone: it forwards the signal
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert "waiting for 2 running run(s) to checkpoint" in err
     runs = json.loads((root / "sweep.json").read_text())["runs"]
