@@ -16,6 +16,8 @@ of the best epoch is logged as ``test/accuracy`` and printed.
 from __future__ import annotations
 
 import dataclasses
+import signal
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +31,7 @@ from foundations.batches import Augment, Labelled
 from foundations.checks import choose, positive_int
 from foundations.data import load_cifar10, load_fashion_mnist, load_mnist
 from foundations.encoders import CifarCNN, MnistCNN, unit_pixels
+from foundations.interrupts import Interrupted, StopRequests
 from foundations.nets import mlp
 from foundations.runlog import RunLogger, Tags
 from foundations.seeding import seed_everything
@@ -180,11 +183,14 @@ def run(args: ImageClassifierArgs, experiment: str = "image_classifier") -> dict
         total_steps=args.epochs * -(-len(train) // args.batch_size), metrics=(Tags.EVAL_ACCURACY, "test/accuracy"),
     )  # fmt: skip
     try:
-        history = fit(
-            model, loss_fn, optimizer, train, val, args.epochs, args.batch_size,
-            scheduler=scheduler, scheduler_per="step", augment=augment, early_stopping=args.early_stopping,
-            checkpoint=logger.checkpoint_path("best.pt"), logger=logger, generator=generator,
-        )  # fmt: skip
+        with StopRequests() as stop:  # Ctrl-C / SIGTERM: end after the current step, keep the best checkpoint
+            history = fit(
+                model, loss_fn, optimizer, train, val, args.epochs, args.batch_size,
+                scheduler=scheduler, scheduler_per="step", augment=augment, early_stopping=args.early_stopping,
+                checkpoint=logger.checkpoint_path("best.pt"), logger=logger, generator=generator, stop=stop,
+            )  # fmt: skip
+        if history.interrupted is not None:
+            return {"run_dir": logger.run_dir, "history": history, "test": None, "model": model}
         test_metrics = evaluate(model, loss_fn, test.to(device))
         logger.log_scalar("test/accuracy", test_metrics["accuracy"], history.steps)
         logger.log_scalar("test/loss", test_metrics["loss"], history.steps)
@@ -195,8 +201,18 @@ def run(args: ImageClassifierArgs, experiment: str = "image_classifier") -> dict
 
 def cli(defaults: ImageClassifierArgs, experiment: str, doc: str | None, argv: Sequence[str] | None) -> dict[str, Any]:
     """Parse flags over ``defaults``, run, print the result (errors: one line, exit status 2)."""
-    _, result = parse_and_run(ImageClassifierArgs, lambda a: run(a, experiment), argv, doc, default=defaults)
+    try:
+        _, result = parse_and_run(ImageClassifierArgs, lambda a: run(a, experiment), argv, doc, default=defaults)
+    except Interrupted as e:  # a second Ctrl-C
+        print(f"{e}: stopped at once", file=sys.stderr)
+        raise SystemExit(128 + e.signum) from None
     h = result["history"]
+    if h.interrupted is not None:
+        best = Path(result["run_dir"]) / "best.pt"
+        kept = f"best checkpoint (epoch {h.best_epoch + 1}) {best}" if best.is_file() else "no complete epoch yet"
+        print(f"interrupted ({signal.Signals(h.interrupted).name}) at step {h.steps:,}: {kept}; logs in "
+              f"{result['run_dir']}", file=sys.stderr)
+        raise SystemExit(128 + h.interrupted)
     print(f"best epoch {h.best_epoch + 1}: val accuracy {h.best.get('accuracy', float('nan')):.4f}")
     print(f"test accuracy {result['test']['accuracy']:.4f}, test loss {result['test']['loss']:.4f}")
     print(f"logs and best checkpoint: {result['run_dir']}")

@@ -15,6 +15,8 @@ papers' figures.
 from __future__ import annotations
 
 import dataclasses
+import signal
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +26,7 @@ from torch import nn
 
 from experiments.common import parse_and_run, rebuild, resolve_device
 from foundations.checks import choose, positive_int
+from foundations.interrupts import Interrupted, StopRequests
 from foundations.perf import keep_freed_memory
 from foundations.runlog import RunLogger, Tags, load_checkpoint, save_checkpoint
 from foundations.seeding import get_rng_state, seed_everything, set_rng_state
@@ -88,6 +91,8 @@ class MemoryTaskArgs:
     resume: str | None = None
     """checkpoint.pt of a run to continue exactly."""
     progress: bool = True
+    threads: int = 0
+    """torch threads (0: torch's default, one per core)."""
 
     def __post_init__(self) -> None:
         for name in ("bits", "min_length", "max_length", "batch_size", "num_sequences", "eval_every",
@@ -218,6 +223,10 @@ def train(args: MemoryTaskArgs, stop_at: int | None = None) -> dict[str, Any]:
             raise ValueError(f"{args.resume} is not a {EXPERIMENT} checkpoint (format {CHECKPOINT_FORMAT})")
         args = dataclasses.replace(rebuild(args, checkpoint["args"]), resume=args.resume)
     device = resolve_device(args.device)
+    if args.threads < 0:
+        raise ValueError(f"--threads must be >= 0 (0: torch's default), got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     task = make_task(args)
     model = make_model(args, task, device)
@@ -255,50 +264,62 @@ def train(args: MemoryTaskArgs, stop_at: int | None = None) -> dict[str, Any]:
     results: dict[str, float] = {}
     history: list[tuple[int, dict[str, float]]] = []
     last_log = seen
-    try:
-        while seen < args.num_sequences:
-            current = task.with_lengths(args.min_length, level) if args.curriculum else task
-            batch = current.sample(min(args.batch_size, args.num_sequences - seen), gen).to(device)
-            logits, _ = model(batch.inputs)
-            loss = masked_bce(logits, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if args.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-            optimizer.step()
-            before, seen = seen, seen + batch.inputs.shape[1]
-            errors = float(bit_errors(logits.detach(), batch).mean())
-            running = errors if running != running else 0.95 * running + 0.05 * errors
-            if args.curriculum and level < args.max_length and running < args.curriculum_threshold:
-                level, running = level + 1, float("nan")
-            if seen - last_log >= 100 or seen >= args.num_sequences:
-                logger.log_scalars({Tags.TRAIN_LOSS: loss.item(), "train/bit_error": errors,
-                                    "train/curriculum_length": level}, seen)
-                last_log = seen
-            logger.progress(seen)
-            if _crossed(before, seen, args.eval_every) or seen >= args.num_sequences:
-                results = run_evaluation()
-                history.append((seen, results))
-                if results[Tags.EVAL_BIT_ERROR] <= args.stop_bit_error:
+    with StopRequests() as stop:  # Ctrl-C / SIGTERM: finish the step, checkpoint, return
+        try:
+            while seen < args.num_sequences:
+                current = task.with_lengths(args.min_length, level) if args.curriculum else task
+                batch = current.sample(min(args.batch_size, args.num_sequences - seen), gen).to(device)
+                logits, _ = model(batch.inputs)
+                loss = masked_bce(logits, batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if args.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+                optimizer.step()
+                before, seen = seen, seen + batch.inputs.shape[1]
+                errors = float(bit_errors(logits.detach(), batch).mean())
+                running = errors if running != running else 0.95 * running + 0.05 * errors
+                if args.curriculum and level < args.max_length and running < args.curriculum_threshold:
+                    level, running = level + 1, float("nan")
+                if seen - last_log >= 100 or seen >= args.num_sequences:
+                    logger.log_scalars({Tags.TRAIN_LOSS: loss.item(), "train/bit_error": errors,
+                                        "train/curriculum_length": level}, seen)
+                    last_log = seen
+                logger.progress(seen)
+                if _crossed(before, seen, args.eval_every) or seen >= args.num_sequences:
+                    results = run_evaluation()
+                    history.append((seen, results))
+                    if results[Tags.EVAL_BIT_ERROR] <= args.stop_bit_error:
+                        log_images(logger, model, task, seen, args.seed, device)
+                        save()
+                        break
+                if _crossed(before, seen, args.images_every) or seen >= args.num_sequences:
                     log_images(logger, model, task, seen, args.seed, device)
+                if _crossed(before, seen, args.checkpoint_every) or seen >= args.num_sequences:
+                    save()
+                if (stop_at is not None and seen >= stop_at) or stop.requested:
                     save()
                     break
-            if _crossed(before, seen, args.images_every) or seen >= args.num_sequences:
-                log_images(logger, model, task, seen, args.seed, device)
-            if _crossed(before, seen, args.checkpoint_every) or seen >= args.num_sequences:
-                save()
-            if stop_at is not None and seen >= stop_at:
-                save()
-                break
-    finally:
-        logger.close()
-    return {"run_dir": logger.run_dir, "sequences": seen, "eval": results, "history": history, "model": model}
+        finally:
+            logger.close()
+    return {"run_dir": logger.run_dir, "sequences": seen, "eval": results, "history": history, "model": model,
+            "interrupted": stop.signal}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command-line entry point; prints the final evaluation and where the logs are."""
     keep_freed_memory()
-    _, result = parse_and_run(MemoryTaskArgs, train, argv, __doc__)
+    try:
+        _, result = parse_and_run(MemoryTaskArgs, train, argv, __doc__)
+    except Interrupted as e:  # a second Ctrl-C
+        print(f"{e}: stopped at once; the run's last complete checkpoint is kept", file=sys.stderr)
+        raise SystemExit(128 + e.signum) from None
+    if result["interrupted"] is not None:
+        checkpoint = Path(result["run_dir"]) / "checkpoint.pt"
+        print(f"interrupted ({signal.Signals(result['interrupted']).name}) at {result['sequences']:,} sequences: "
+              f"checkpoint {checkpoint}; continue with: python -m experiments.memory_task --resume {checkpoint}",
+              file=sys.stderr)
+        raise SystemExit(128 + result["interrupted"])
     for tag, value in result["eval"].items():
         print(f"{tag}: {value:.3f} bits wrong per sequence")
     print(f"logs and checkpoint: {result['run_dir']}")

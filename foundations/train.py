@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from foundations.batches import Labelled
 from foundations.checks import choose, positive_int
+from foundations.interrupts import StopRequests
 from foundations.runlog import RunLogger, Tags, save_checkpoint
 
 __all__ = ["History", "accuracy", "correct", "evaluate", "fit"]
@@ -99,6 +100,8 @@ class History:
     """epoch (0-based) of the best monitored value; -1 without validation data."""
     best_value: float = math.nan
     stopped_early: bool = False
+    interrupted: int | None = None
+    """the signal (SIGINT, SIGTERM) that ended training early, when a ``stop`` was given."""
     steps: int = 0
     """optimizer steps taken."""
     checkpoint: Path | None = None
@@ -141,6 +144,7 @@ def fit(
     progress: bool = False,
     generator: torch.Generator | None = None,
     eval_batch_size: int = 1024,
+    stop: StopRequests | None = None,
 ) -> History:
     """Train ``model`` on ``train_data``; returns a :class:`History`.
 
@@ -159,6 +163,9 @@ def fit(
       early_stopping: stop after this many epochs without improvement of ``monitor`` on
         ``val_data`` by more than ``min_delta`` (needs ``val_data``).
       monitor: the validation metric that picks the best epoch ("accuracy": classification).
+      stop: a :class:`foundations.interrupts.StopRequests` in force: on SIGINT / SIGTERM training
+        ends after the current step (``History.interrupted``); the checkpoint keeps the best
+        epoch so far (or, without validation data, the last complete one).
       checkpoint: write the best model (and optimizer, epoch, metrics) here, atomically; without
         ``val_data``, the model after each epoch.
       restore_best: load the best epoch's weights back into ``model`` at the end.
@@ -224,6 +231,9 @@ def fit(
             epoch_examples += len(y)
             window_loss += detached
             window_steps += 1
+            if stop is not None and stop.requested:
+                history.interrupted = stop.signal
+                break
             if step % log_every == 0:
                 mean = window_loss.item() / window_steps
                 if not math.isfinite(mean):
@@ -237,6 +247,9 @@ def fit(
                     bar.set_postfix(loss=f"{mean:.4g}", refresh=False)
                 window_loss.zero_()
                 window_steps = 0
+        if history.interrupted is not None:
+            history.steps = step
+            break
         if scheduler is not None and scheduler_per == "epoch":
             scheduler.step()
         history.train_loss.append(epoch_loss.item() / max(epoch_examples, 1))

@@ -79,6 +79,22 @@ def test_a_signal_checkpoints_closes_the_logs_and_tells_how_to_resume(tmp_path, 
     assert int(load_checkpoint(checkpoint)["loop"]["step"]) > step
 
 
+@pytest.mark.slow
+def test_a_memory_task_run_checkpoints_on_sigint(tmp_path):
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "experiments.memory_task", "--model", "lstm", "--task", "copy", "--runs-dir",
+           str(runs), "--no-progress", "--num-sequences", "100000000", "--threads", "1"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = _wait_for_events(runs, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("interrupted (SIGINT) at "), err
+    assert f"python -m experiments.memory_task --resume {run_dir / 'checkpoint.pt'}" in lines[0]
+    assert load_checkpoint(run_dir / "checkpoint.pt")["sequences"] > 0
+
+
 def test_stop_requests_record_the_first_signal_and_raise_on_the_second(monkeypatch):
     from foundations import interrupts
 
