@@ -37,8 +37,9 @@ from foundations.runlog import RunLogger, Tags
 class LoopConfig:
     """When the off-policy loop evaluates, checkpoints and logs (in environment steps)."""
 
-    eval_interval: int = 50_000
-    """environment steps between evaluations (0: only at the end)."""
+    eval_interval: int | None = None
+    """environment steps between evaluations (default: a tenth of the run, so a report's curves
+    have ten points per run; 0: only at the end)."""
     eval_episodes: int = 10
     """episodes per evaluation."""
     checkpoint_interval: int | None = None
@@ -160,6 +161,9 @@ def run_training(
     ckpt_interval = config.checkpoint_interval
     if ckpt_interval is None:
         ckpt_interval = max(1, total_steps // 10)
+    eval_interval = config.eval_interval
+    if eval_interval is None:
+        eval_interval = max(1, total_steps // 10)
 
     def state() -> dict[str, Any]:
         ev = torch.tensor(evaluations, dtype=torch.float64).reshape(-1, 2)
@@ -197,7 +201,7 @@ def run_training(
             logger.progress(step)
         if stop is not None and stop.requested:
             break
-        if evaluate is not None and config.eval_interval and step - last_eval >= config.eval_interval:
+        if evaluate is not None and eval_interval and step - last_eval >= eval_interval:
             last_eval = step
             run_eval()
         if checkpoint is not None and ckpt_interval and step - last_ckpt >= ckpt_interval and step < end:

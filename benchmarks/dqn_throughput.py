@@ -16,7 +16,6 @@ compile time (the first update, and the acting forward) is reported beside it.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 
@@ -24,7 +23,7 @@ import torch
 
 from agents.dqn import DQN, DQNConfig
 from agents.loop import LoopConfig, run_training
-from benchmarks.table import print_table
+from benchmarks.table import eager_and_compiled_rows, print_table
 from envs import make_env
 from foundations.runlog import RunLogger
 from foundations.seeding import seed_everything
@@ -136,18 +135,11 @@ def main() -> None:
                 sps, t = ours(env_id, steps, compile=True)
                 runs["compiled"].append(sps)
                 first["compiled"].append(t)
-        med = {k: statistics.median(v) if v else None for k, v in runs.items()}
-        rows.append((f"{env_id} training loop, eager (default)", med["eager"], med["peer"]))
-        if med["compiled"] is not None:
-            rows.append((f"{env_id} training loop, --compile", med["compiled"], med["peer"]))
-            notes.append(f"{env_id}: first update {statistics.median(first['eager']):.3f} s eager, "
-                         f"{statistics.median(first['compiled']):.1f} s with --compile (compiling the loss)")
+        new_rows, new_notes = eager_and_compiled_rows(f"{env_id} training loop", runs, first, "first update")
+        rows += new_rows
+        notes += new_notes
     print_table(f"DQN training throughput (env steps/s) after warm-up, CPU, torch threads {torch.get_num_threads()}"
-                " — peer: Stable-Baselines3 DQN", rows, "")
-    for note in notes:
-        print(f"- {note}")
-    if rows[0][2] is None:
-        print("peer: Stable-Baselines3 is not installed (pip install .[bench]); its column is n/a")
+                " — peer: Stable-Baselines3 DQN", rows, "", notes=notes)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ its rate; it is reported beside it) and covers collection and updates. Ours runs
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 
@@ -22,7 +21,7 @@ import torch
 
 from agents.loop import LoopConfig, run_training
 from agents.ppo import PPO, PPOConfig
-from benchmarks.table import print_table
+from benchmarks.table import eager_and_compiled_rows, print_table
 from envs import make_env
 from foundations.runlog import RunLogger
 from foundations.seeding import seed_everything
@@ -123,18 +122,13 @@ def main() -> None:
             p = sb3(env_id, rollouts)
             if p is not None:
                 runs["peer"].append(p)
-        med = {k: statistics.median(v) if v else None for k, v in runs.items()}
-        rows.append((f"{env_id} PPO training, eager (default)", med["eager"], med["peer"]))
-        if med["compiled"] is not None:
-            rows.append((f"{env_id} PPO training, --compile", med["compiled"], med["peer"]))
-            notes.append(f"{env_id}: first rollout + update {statistics.median(first['eager']):.2f} s eager, "
-                         f"{statistics.median(first['compiled']):.1f} s with --compile (compiling forward and loss)")
+        new_rows, new_notes = eager_and_compiled_rows(f"{env_id} PPO training", runs, first,
+                                                      "first rollout + update")
+        rows += new_rows
+        notes += new_notes
     print_table(f"PPO training throughput (env steps/s), {NUM_ENVS} envs x {NUM_STEPS} steps, 4 epochs x 4 "
-                f"minibatches, CPU, torch threads {torch.get_num_threads()} — peer: Stable-Baselines3 PPO", rows, "")
-    for note in notes:
-        print(f"- {note}")
-    if rows[0][2] is None:
-        print("peer: Stable-Baselines3 is not installed (pip install .[bench]); its column is n/a")
+                f"minibatches, CPU, torch threads {torch.get_num_threads()} — peer: Stable-Baselines3 PPO", rows, "",
+                notes=notes)
 
 
 if __name__ == "__main__":

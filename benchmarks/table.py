@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 
@@ -16,8 +17,11 @@ def rate(fn: Callable[[], int], seconds: float, warmup: int = 3) -> float:
     return done / elapsed
 
 
-def print_table(title: str, rows: list[tuple[str, float | None, float | None]], unit: str) -> None:
-    """Print a markdown table; ``None`` shows as ``n/a`` (a peer that is not installed)."""
+def print_table(title: str, rows: list[tuple[str, float | None, float | None]], unit: str,
+                notes: list[str] | None = None) -> None:
+    """Print a markdown table; ``None`` shows as ``n/a`` (a peer that is not installed), then
+    ``notes`` as a list. When no row has a peer, says that Stable-Baselines3 (the ``bench``
+    extra) is missing."""
     def fmt(v: float | None) -> str:
         if v is None:
             return "n/a"
@@ -30,3 +34,21 @@ def print_table(title: str, rows: list[tuple[str, float | None, float | None]], 
     for what, ours, peer in rows:
         ratio = f"{ours / peer:.2f}x" if ours is not None and peer else "n/a"
         print(f"| {what} | {fmt(ours)} | {fmt(peer)} | {ratio} |")
+    for note in notes or []:
+        print(f"- {note}")
+    if rows and all(peer is None for _, _, peer in rows) and notes is not None:
+        print("peer: Stable-Baselines3 is not installed (pip install .[bench]); its column is n/a")
+
+
+def eager_and_compiled_rows(label: str, runs: dict[str, list[float]], first: dict[str, list[float]],
+                            first_what: str) -> tuple[list[tuple[str, float | None, float | None]], list[str]]:
+    """Table rows (medians) for ``runs["eager"]``, ``runs["compiled"]`` (if measured) against
+    ``runs["peer"]``, and a note comparing the first round's ``first_what`` times (the round in
+    which ``--compile`` compiles; later rounds in the process reuse torch.compile's caches)."""
+    med = {k: statistics.median(v) if v else None for k, v in runs.items()}
+    rows = [(f"{label}, eager (default)", med["eager"], med["peer"])]
+    if med.get("compiled") is None:
+        return rows, []
+    rows.append((f"{label}, --compile", med["compiled"], med["peer"]))
+    return rows, [f"{label}: {first_what} {first['eager'][0]:.3f} s eager, {first['compiled'][0]:.1f} s with "
+                  "--compile (first round: it compiles)"]

@@ -114,6 +114,37 @@ def find_runs(paths: Sequence[str]) -> list[Run]:
     return runs
 
 
+def event_file_problem(path: Path) -> str | None:
+    """What is wrong with an event file's framing, or ``None``: TensorBoard's reader skips a
+    truncated tail or garbage silently, which would shorten a curve without a word.
+
+    Walks the TFRecord frames (8-byte length, 4-byte length checksum, data, 4-byte data
+    checksum) and parses the first record as an ``Event`` (the file-version record).
+    """
+    from tensorboard.compat.proto.event_pb2 import Event
+
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
+    at, first = 0, True
+    while at < len(raw):
+        if len(raw) - at < 12:
+            return f"truncated: {len(raw) - at} stray byte(s) at offset {at}"
+        length = int.from_bytes(raw[at:at + 8], "little")
+        if length > len(raw) - at - 16:
+            return f"truncated or not an event file: a record of {length:,} bytes at offset {at} runs past the end"
+        if first:
+            try:
+                if not Event.FromString(raw[at + 12:at + 12 + length]).file_version:
+                    return "not an event file: its first record has no file version"
+            except Exception:  # protobuf's DecodeError and friends
+                return "not an event file: its first record does not parse"
+            first = False
+        at += 16 + length
+    return None
+
+
 def read_scalars(run: Run, tag: str) -> set[str]:
     """Load ``tag`` into ``run.steps`` / ``run.values``; returns every scalar tag the run has."""
     events = EventAccumulator(str(run.path), size_guidance={"scalars": 0})
@@ -166,6 +197,11 @@ def run(args: CompareArgs) -> dict[str, Any]:
     if args.last < 1 or args.points < 2 or args.reps < 1:
         raise ValueError(f"--last >= 1, --points >= 2 and --reps >= 1 are needed, got {args.last}, {args.points}, {args.reps}")
     runs = find_runs(args.run_dirs)
+    for r in runs:
+        for f in sorted(r.path.glob("events.out.tfevents.*")):
+            problem = event_file_problem(f)
+            if problem is not None:
+                print(f"warning: {f}: {problem}; its readable events are used", file=sys.stderr)
     all_tags: set[str] = set()
     for r in runs:
         all_tags |= read_scalars(r, args.tag)
@@ -236,6 +272,13 @@ def run(args: CompareArgs) -> dict[str, Any]:
     bounds = {env: (min(float(v.min()) for (e, _), v in finals.items() if e == env),
                     max(float(v.max()) for (e, _), v in finals.items() if e == env)) for env in envs}  # fmt: skip
 
+    atari = [env for env in envs if game_name(env) is not None]
+    if args.normalize == "auto" and atari and len(atari) < len(envs):
+        others = [env for env in envs if game_name(env) is None]
+        raise ValueError(f"--normalize auto would aggregate human-normalised Atari scores ({', '.join(atari)}) with "
+                         f"min-max-normalised ones ({', '.join(others)}) in one number; compare them in separate "
+                         "reports, or put every env on one scale with --normalize minmax")
+
     def normalise(env: str, scores: np.ndarray) -> np.ndarray:
         game = game_name(env)
         mode = args.normalize
@@ -250,9 +293,21 @@ def run(args: CompareArgs) -> dict[str, Any]:
         return scores
 
     for label in labels:
-        columns = [normalise(env, finals[(env, label)]) for env in envs if (env, label) in finals]
-        runs_per_task = min(len(c) for c in columns)
-        matrix = np.stack([c[:runs_per_task] for c in columns], axis=1)  # [runs, tasks]
+        # the aggregate needs one run per (seed, env): use the seeds every env of the group has
+        seed_sets = {env: [m.seed for m in groups[(env, label)]] for env in envs if (env, label) in groups}
+        common = sorted(set.intersection(*(set(v) for v in seed_sets.values())))
+        if not common:
+            raise ValueError(f"group {label!r}: no seed was run on every env ({seed_sets}); the aggregates need the "
+                             "same seeds on each env")
+        if any(sorted(v) != common for v in seed_sets.values()):
+            detail = "; ".join(f"{env}: {' '.join(map(str, sorted(v)))}" for env, v in seed_sets.items())
+            print(f"warning: group {label!r} has unequal seeds across envs ({detail}); its aggregates use seeds "
+                  f"{' '.join(map(str, common))}", file=sys.stderr)
+        columns = []
+        for env in seed_sets:
+            by_seed = dict(zip([m.seed for m in groups[(env, label)]], finals[(env, label)], strict=True))
+            columns.append(normalise(env, np.array([by_seed[seed] for seed in common])))
+        matrix = np.stack(columns, axis=1)  # [runs, tasks]
         matrices[label] = matrix
         aggregates[label] = {}
         for name in rl_stats.AGGREGATES:

@@ -29,7 +29,7 @@ from experiments.common import parse_and_run, resolve_device
 from foundations import optim
 from foundations.batches import Augment, Labelled
 from foundations.checks import choose, positive_int
-from foundations.data import load_cifar10, load_fashion_mnist, load_mnist
+from foundations.data import DataError, load_cifar10, load_fashion_mnist, load_mnist
 from foundations.encoders import CifarCNN, MnistCNN, unit_pixels
 from foundations.interrupts import Interrupted, StopRequests
 from foundations.nets import mlp
@@ -102,8 +102,14 @@ def load_dataset(
     else:
         loader = choose("dataset", dataset, {"mnist": load_mnist, "fashion_mnist": load_fashion_mnist,
                                              "cifar10": load_cifar10})  # fmt: skip
-        train = loader(data_dir, "train", download=download, verify=verify)
-        test = loader(data_dir, "test", download=download, verify=verify)
+        try:
+            train = loader(data_dir, "train", download=download, verify=verify)
+            test = loader(data_dir, "test", download=download, verify=verify)
+        except DataError as e:  # the library's advice (download=True) is already the CLI's default
+            advice = ("or pass --data-dir with a folder that holds them (downloading is on by default; it failed "
+                      "here)" if download else "or run without --no-download on a machine with network access")
+            raise DataError(str(e).replace("or call with download=True on a machine with network access",
+                                           advice)) from None
     if train_subset is not None and train_subset < len(train):
         train = train.subset(slice(0, train_subset))
     return train, test

@@ -95,6 +95,26 @@ def test_a_memory_task_run_checkpoints_on_sigint(tmp_path):
     assert load_checkpoint(run_dir / "checkpoint.pt")["sequences"] > 0
 
 
+@pytest.mark.slow
+def test_a_supervised_run_stops_on_sigterm_keeping_its_best_checkpoint(tmp_path):
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "experiments.mnist", "--dataset", "glyphs", "--train-subset", "2000", "--val-size",
+           "200", "--model", "mlp", "--epochs", "100000", "--root", str(runs), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = _wait_for_events(runs, proc)
+    for _ in range(600):  # until the first epoch's best checkpoint is there
+        if (run_dir / "best.pt").is_file():
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("interrupted (SIGTERM) at step "), err
+    assert "best checkpoint (epoch " in lines[0] and str(run_dir / "best.pt") in lines[0]
+    assert load_checkpoint(run_dir / "best.pt")["epoch"] >= 0
+
+
 def test_stop_requests_record_the_first_signal_and_raise_on_the_second(monkeypatch):
     from foundations import interrupts
 

@@ -82,6 +82,7 @@ def test_missing_data_offline_is_a_one_line_error(tmp_path: Path, capsys: pytest
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "MNIST files not found" in err and "Put train-images-idx3-ubyte.gz there" in err
+    assert "download=True" not in err and "or run without --no-download on a machine with network access" in err
 
 
 def test_optimizers_script_draws_every_trajectory(tmp_path: Path) -> None:

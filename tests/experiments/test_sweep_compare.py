@@ -61,11 +61,12 @@ def test_atari_reference_table() -> None:
 
 
 # -------------------------------------------------------------------------------------- compare
-def _write_runs(root: Path) -> None:
+def _write_runs(root: Path, envs: tuple[str, ...] = ("ALE/Breakout-v5", "ALE/Pong-v5"),
+                seeds: tuple[int, ...] = (1, 2)) -> None:
     """2 envs x 2 experiments x 2 seeds; return at step s is offset + seed * s / 100."""
-    for env in ("ALE/Breakout-v5", "ALE/Pong-v5"):
+    for env in envs:
         for exp, offset in (("dqn", 0.0), ("ppo", 5.0)):
-            for seed in (1, 2):
+            for seed in seeds:
                 run_dir = root / f"{env.replace('/', '-')}__{exp}__{seed}__1000"
                 writer = SummaryWriter(str(run_dir))
                 for step in range(0, 1001, 100):
@@ -116,6 +117,42 @@ def test_compare_bad_input_names_what_exists(tmp_path: Path, capsys: pytest.Capt
     with pytest.raises(SystemExit):
         compare.main([str(tmp_path / "runs"), "--group-by", "agent.gamma", "--out", str(tmp_path / "r")])
     assert "--group-by 'agent.gamma': not in" in capsys.readouterr().err
+
+
+def test_compare_warns_of_broken_event_files_and_unequal_seeds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    runs = tmp_path / "runs"
+    _write_runs(runs, envs=("CartPole-v1",), seeds=(1, 2, 3))
+    _write_runs(runs, envs=("Acrobot-v1",), seeds=(1, 2))
+    broken = next((runs / "CartPole-v1__dqn__3__1000").glob("events.out.tfevents.*"))
+    broken.write_bytes(broken.read_bytes()[:-7])  # cut inside the last record
+    garbage = runs / "CartPole-v1__dqn__2__1000" / "events.out.tfevents.0.garbage"
+    garbage.write_bytes(b"this is not an event file at all")
+    r = compare.main([str(runs), "--out", str(tmp_path / "report"), "--last", "2"])
+    err = capsys.readouterr().err.splitlines()
+    assert f"warning: {broken}: truncated or not an event file: a record of" in "\n".join(err)
+    assert any(line.startswith(f"warning: {garbage}: ") for line in err)
+    assert ("warning: group 'dqn' has unequal seeds across envs (Acrobot-v1: 1 2; CartPole-v1: 1 2 3); its "
+            "aggregates use seeds 1 2") in err
+    assert r["matrices"]["dqn"].shape == (2, 2)  # seeds 1 and 2 on both envs, matched by seed
+    assert event_rows(runs / "CartPole-v1__dqn__3__1000") == 10  # the readable part of the cut file
+
+
+def event_rows(run_dir: Path) -> int:
+    run = compare.Run(run_dir, "e", "x", 0, {})
+    compare.read_scalars(run, "charts/episodic_return")
+    return run.values.size
+
+
+def test_compare_refuses_to_mix_human_and_minmax_normalisation(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    runs = tmp_path / "runs"
+    _write_runs(runs, envs=("ALE/Pong-v5", "CartPole-v1"))
+    with pytest.raises(SystemExit) as e:
+        compare.main([str(runs), "--out", str(tmp_path / "report")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "human-normalised Atari scores (ALE/Pong-v5) with min-max-normalised ones " \
+        "(CartPole-v1)" in err and "--normalize minmax" in err
+    r = compare.main([str(runs), "--out", str(tmp_path / "report"), "--normalize", "minmax"])
+    assert r["matrices"]["dqn"].shape == (2, 2)
 
 
 # ---------------------------------------------------------------------------------------- sweep
