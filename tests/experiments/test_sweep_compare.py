@@ -134,7 +134,7 @@ def test_compare_warns_of_broken_event_files_and_unequal_seeds(tmp_path: Path, c
     assert ("warning: group 'dqn' has unequal seeds across envs (Acrobot-v1: 1 2; CartPole-v1: 1 2 3); its "
             "aggregates use seeds 1 2") in err
     assert r["matrices"]["dqn"].shape == (2, 2)  # seeds 1 and 2 on both envs, matched by seed
-    assert event_rows(runs / "CartPole-v1__dqn__3__1000") == 10  # the readable part of the cut file
+    assert event_rows(runs / "CartPole-v1__dqn__3__1000") == 11  # the cut fell in the last (SPS) record
 
 
 def event_rows(run_dir: Path) -> int:
@@ -176,15 +176,16 @@ def test_local_sweep_runs_in_parallel_skips_finished_and_resumes(tmp_path: Path,
     again = sweep.main(_sweep_argv(root, "--workers", "2"))
     assert again["skipped"] == 4 and _run_dirs(root) == first  # nothing ran again
 
-    # A run the manifest shows as interrupted resumes from its checkpoint, in the same directory.
+    # A run the manifest still shows as running (a sweep killed as it ended) whose checkpoint
+    # reached its end is done: not run again. (Interrupted runs resuming: the SIGTERM test.)
     manifest = json.loads((root / "sweep.json").read_text())
     manifest["runs"][0]["status"] = "running"
     (root / "sweep.json").write_text(json.dumps(manifest))
     resumed = sweep.main(_sweep_argv(root, "--workers", "2"))
-    assert resumed["skipped"] == 3 and _run_dirs(root) == first
+    assert resumed["skipped"] == 4 and _run_dirs(root) == first
+    assert json.loads((root / "sweep.json").read_text())["runs"][0]["status"] == "done"
     log = (root / "logs" / (manifest["runs"][0]["key"].replace("/", "__") + ".log")).read_text()
-    commands = [line for line in log.splitlines() if line.startswith("$ ")]
-    assert len(commands) == 2 and "--resume" not in commands[0] and "--resume" in commands[1]
+    assert len([line for line in log.splitlines() if line.startswith("$ ")]) == 1
     r = compare.main([str(root), "--out", str(tmp_path / "report"), "--last", "1"])
     # Acrobot episodes outlast 300 steps: no episodic return logged, so those runs are left out
     assert list(r["groups"]) == [("CartPole-v1", "dqn")] and len(r["groups"][("CartPole-v1", "dqn")]) == 2
