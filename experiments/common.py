@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import torch
 import tyro
+
+from foundations.checks import one_line
+from foundations.interrupts import Interrupted
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -52,13 +58,35 @@ def parse_and_run(
 ) -> tuple[A, R]:
     """Parse flags into ``args_class`` (over ``default``) with tyro and call ``run`` on them.
 
-    The help text is ``doc``'s first paragraph. A ``ValueError`` (a bad flag value, missing or
-    corrupted data) becomes one ``error: ...`` line on stderr and exit status 2, not a traceback.
+    The help text is ``doc``'s first paragraph. A ``ValueError`` or ``OSError`` (a bad flag value,
+    missing or corrupted data, a path that cannot be written) becomes one ``error: ...`` line on
+    stderr and exit status 2, not a traceback (``DRLS_DEBUG=1``: the traceback). SIGINT / SIGTERM
+    that the experiment does not handle itself (experiments with checkpoints stop cleanly on
+    their own, see :mod:`foundations.interrupts`) end the run with one line and 130 / 143; its
+    logger closes on the way out, so the event files written so far are complete.
     """
     description = (doc or "").split("\n\n")[0]
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted) if main_thread else None
     try:
         args = tyro.cli(args_class, args=argv, default=default, description=description)
         return args, run(args)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ValueError, OSError) as e:
+        if os.environ.get("DRLS_DEBUG"):
+            raise
+        print(f"error: {one_line(e)}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("interrupted (SIGINT): stopped; what the run wrote so far (logs, checkpoints) is kept", file=sys.stderr)
+        raise SystemExit(130) from None
+    except Interrupted as e:
+        print(f"interrupted ({signal.Signals(e.signum).name}): stopped at once; what the run wrote so far (logs, "
+              "complete checkpoints) is kept", file=sys.stderr)
+        raise SystemExit(128 + e.signum) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)

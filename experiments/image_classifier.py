@@ -31,7 +31,7 @@ from foundations.batches import Augment, Labelled
 from foundations.checks import choose, positive_int
 from foundations.data import DataError, load_cifar10, load_fashion_mnist, load_mnist
 from foundations.encoders import CifarCNN, MnistCNN, unit_pixels
-from foundations.interrupts import Interrupted, StopRequests
+from foundations.interrupts import StopRequests
 from foundations.nets import mlp
 from foundations.runlog import RunLogger, Tags
 from foundations.seeding import seed_everything
@@ -207,11 +207,7 @@ def run(args: ImageClassifierArgs, experiment: str = "image_classifier") -> dict
 
 def cli(defaults: ImageClassifierArgs, experiment: str, doc: str | None, argv: Sequence[str] | None) -> dict[str, Any]:
     """Parse flags over ``defaults``, run, print the result (errors: one line, exit status 2)."""
-    try:
-        _, result = parse_and_run(ImageClassifierArgs, lambda a: run(a, experiment), argv, doc, default=defaults)
-    except Interrupted as e:  # a second Ctrl-C
-        print(f"{e}: stopped at once", file=sys.stderr)
-        raise SystemExit(128 + e.signum) from None
+    _, result = parse_and_run(ImageClassifierArgs, lambda a: run(a, experiment), argv, doc, default=defaults)
     h = result["history"]
     if h.interrupted is not None:
         best = Path(result["run_dir"]) / "best.pt"

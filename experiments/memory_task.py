@@ -26,7 +26,7 @@ from torch import nn
 
 from experiments.common import parse_and_run, rebuild, resolve_device
 from foundations.checks import choose, positive_int
-from foundations.interrupts import Interrupted, StopRequests
+from foundations.interrupts import StopRequests
 from foundations.perf import keep_freed_memory
 from foundations.runlog import RunLogger, Tags, load_checkpoint, save_checkpoint
 from foundations.seeding import get_rng_state, seed_everything, set_rng_state
@@ -309,11 +309,7 @@ def train(args: MemoryTaskArgs, stop_at: int | None = None) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command-line entry point; prints the final evaluation and where the logs are."""
     keep_freed_memory()
-    try:
-        _, result = parse_and_run(MemoryTaskArgs, train, argv, __doc__)
-    except Interrupted as e:  # a second Ctrl-C
-        print(f"{e}: stopped at once; the run's last complete checkpoint is kept", file=sys.stderr)
-        raise SystemExit(128 + e.signum) from None
+    _, result = parse_and_run(MemoryTaskArgs, train, argv, __doc__)  # a second Ctrl-C: one line there
     if result["interrupted"] is not None:
         checkpoint = Path(result["run_dir"]) / "checkpoint.pt"
         print(f"interrupted ({signal.Signals(result['interrupted']).name}) at {result['sequences']:,} sequences: "

@@ -115,6 +115,22 @@ def test_a_supervised_run_stops_on_sigterm_keeping_its_best_checkpoint(tmp_path)
     assert load_checkpoint(run_dir / "best.pt")["epoch"] >= 0
 
 
+@pytest.mark.slow
+def test_an_experiment_without_checkpoints_stops_on_sigterm_with_one_line_and_complete_logs(tmp_path):
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "experiments.vae", "--dataset", "glyphs", "--train-subset", "2000", "--epochs",
+           "100000", "--root", str(runs), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = _wait_for_events(runs, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines == ["interrupted (SIGTERM): stopped at once; what the run wrote so far (logs, complete checkpoints) "
+                     "is kept"], err
+    assert _steps(run_dir, "train/loss")  # the event file was flushed and closed
+
+
 def test_stop_requests_record_the_first_signal_and_raise_on_the_second(monkeypatch):
     from foundations import interrupts
 
