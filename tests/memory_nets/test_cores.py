@@ -117,6 +117,23 @@ def test_no_nan_over_1000_training_steps_with_extreme_inputs(cls):
         opt.step()
 
 
+@pytest.mark.parametrize("cls", [NTM, DNC])
+def test_finite_with_random_extreme_parameters(cls):
+    """Parameters scaled up to 1e3 (key strengths and sharpening exponents in the thousands, on
+    the flat constant memory of step 0): outputs, states and gradients stay finite."""
+    gen = torch.Generator().manual_seed(1)
+    for scale in (1.0, 10.0, 100.0, 1000.0):
+        torch.manual_seed(0)
+        model = cls(5, 3, read_heads=2, **SMALL)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(scale * torch.rand(p.shape, generator=gen) * 2)
+        y, state = model(torch.randn(6, 3, 5, generator=gen) * scale)
+        assert torch.isfinite(y).all() and all(torch.isfinite(t).all() for t in state), (cls.__name__, scale)
+        y.square().mean().backward()
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters()), (cls.__name__, scale)
+
+
 def test_bad_input_names_the_expected_shape():
     ntm, _, dnc, _ = _models()
     with pytest.raises(ValueError, match=r"\[time, batch, 5\]"):
