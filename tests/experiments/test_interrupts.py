@@ -39,6 +39,20 @@ def _wait_for_events(runs: Path, proc: subprocess.Popen, at_least: int = 1) -> P
     raise AssertionError("the run did not start logging within 60 s")
 
 
+def _interrupt(cmd: list[str], runs: Path, sig: int, ready: str | None = None) -> tuple[Path, int, list[str]]:
+    """Start ``cmd``, send ``sig`` once it logs (and ``ready`` exists in its run directory);
+    returns (run directory, exit status, non-empty stderr lines)."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = _wait_for_events(runs, proc)
+    for _ in range(600):
+        if ready is None or (run_dir / ready).is_file():
+            break
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    return run_dir, proc.returncode, [line for line in err.splitlines() if line.strip()]
+
+
 def _steps(run_dir: Path, tag: str) -> list[int]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -84,13 +98,8 @@ def test_a_memory_task_run_checkpoints_on_sigint(tmp_path):
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "experiments.memory_task", "--model", "lstm", "--task", "copy", "--runs-dir",
            str(runs), "--no-progress", "--num-sequences", "100000000", "--threads", "1"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    run_dir = _wait_for_events(runs, proc)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("interrupted (SIGINT) at "), err
+    run_dir, status, lines = _interrupt(cmd, runs, signal.SIGINT)
+    assert status == 130 and len(lines) == 1 and lines[0].startswith("interrupted (SIGINT) at "), lines
     assert f"python -m experiments.memory_task --resume {run_dir / 'checkpoint.pt'}" in lines[0]
     assert load_checkpoint(run_dir / "checkpoint.pt")["sequences"] > 0
 
@@ -100,17 +109,8 @@ def test_a_supervised_run_stops_on_sigterm_keeping_its_best_checkpoint(tmp_path)
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "experiments.mnist", "--dataset", "glyphs", "--train-subset", "2000", "--val-size",
            "200", "--model", "mlp", "--epochs", "100000", "--root", str(runs), "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    run_dir = _wait_for_events(runs, proc)
-    for _ in range(600):  # until the first epoch's best checkpoint is there
-        if (run_dir / "best.pt").is_file():
-            break
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("interrupted (SIGTERM) at step "), err
+    run_dir, status, lines = _interrupt(cmd, runs, signal.SIGTERM, ready="best.pt")  # after the first epoch
+    assert status == 143 and len(lines) == 1 and lines[0].startswith("interrupted (SIGTERM) at step "), lines
     assert "best checkpoint (epoch " in lines[0] and str(run_dir / "best.pt") in lines[0]
     assert load_checkpoint(run_dir / "best.pt")["epoch"] >= 0
 
@@ -120,14 +120,9 @@ def test_an_experiment_without_checkpoints_stops_on_sigterm_with_one_line_and_co
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "experiments.vae", "--dataset", "glyphs", "--train-subset", "2000", "--epochs",
            "100000", "--root", str(runs), "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    run_dir = _wait_for_events(runs, proc)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert lines == ["interrupted (SIGTERM): stopped at once; what the run wrote so far (logs, complete checkpoints) "
-                     "is kept"], err
+    run_dir, status, lines = _interrupt(cmd, runs, signal.SIGTERM)
+    assert status == 143 and lines == ["interrupted (SIGTERM): stopped at once; what the run wrote so far (logs, "
+                                       "complete checkpoints) is kept"], lines
     assert _steps(run_dir, "train/loss")  # the event file was flushed and closed
 
 
