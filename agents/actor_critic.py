@@ -20,7 +20,7 @@ import torch
 from agents.policies import ActorCritic
 from agents.rollout import Rollout
 from foundations.checks import positive_int, unit_interval
-from foundations.compiling import compile_function
+from foundations.compiling import compiled_if
 from foundations.nets import fused_optimizers
 
 
@@ -134,10 +134,10 @@ class ActorCriticAgent:
                                action_dtype, self.device)
         # What acting and learning call: the policy's own methods and the subclass's loss, or the
         # same compiled.
-        compiled = (lambda fn: compile_function(fn, self.device)) if config.compile else (lambda fn: fn)
-        self._forward, self._actor, self._critic = compiled(self.policy), compiled(self.policy.actor), \
-            compiled(self.policy.critic)
-        self._loss = compiled(self.loss)
+        self._forward = compiled_if(config.compile, self.policy, self.device)
+        self._actor = compiled_if(config.compile, self.policy.actor, self.device)
+        self._critic = compiled_if(config.compile, self.policy.critic, self.device)
+        self._loss = compiled_if(config.compile, self.loss, self.device)
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.updates = 0
         self._next_obs: torch.Tensor | None = None

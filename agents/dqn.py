@@ -23,7 +23,7 @@ from agents import targets
 from agents.replay import PrioritizedReplayBuffer, ReplayBatch, ReplayBuffer
 from agents.schedules import linear_schedule
 from foundations.checks import choose, positive_int, unit_interval
-from foundations.compiling import compile_function
+from foundations.compiling import compiled_if
 from foundations.encoders import NatureCNN
 from foundations.nets import fused_optimizers, mlp, polyak_update_
 
@@ -203,8 +203,8 @@ class DQN:
         else:
             self.replay = ReplayBuffer(**kwargs)
         # What update() and act() call: the methods below, or the same methods compiled.
-        self._loss = compile_function(self.loss, self.device) if config.compile else self.loss
-        self._greedy = compile_function(self.greedy, self.device) if config.compile else self.greedy
+        self._loss = compiled_if(config.compile, self.loss, self.device)
+        self._greedy = compiled_if(config.compile, self.greedy, self.device)
         self.generator = torch.Generator(self.device).manual_seed(seed)  # replay sampling
         self.rng = np.random.Generator(np.random.PCG64(seed))  # exploration
         self.updates = 0  # gradient steps taken

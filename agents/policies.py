@@ -53,8 +53,9 @@ class ActorCritic(nn.Module):
     ``activation()`` modules, orthogonal init with gain sqrt(2)), or one shared ``trunk`` with
     ``shared=True``. Heads are initialised with gain 0.01 (policy) and 1 (value), the PPO
     convention. Continuous policies are diagonal Gaussians whose ``log_std`` ``[D]`` is a
-    state-independent parameter. Every method goes through :meth:`forward`, so replacing a
-    body's module (``policy.actor_body[1] = nn.ReLU()``) changes acting and learning alike.
+    state-independent parameter. Acting (:meth:`actor`, :meth:`sample`) and learning
+    (:meth:`evaluate`) run the same body modules, so replacing one of them
+    (``policy.actor_body[1] = nn.ReLU()``) changes both.
 
     Args:
       obs_shape: one observation's shape.
@@ -122,28 +123,28 @@ class ActorCritic(nn.Module):
         alone costs half of :meth:`forward`."""
         return self.trunk is None
 
+    def _shared(self, obs: torch.Tensor) -> torch.Tensor:
+        """The shared trunk's features ``[B, hidden]`` (images: uint8 frames, scaled inside)."""
+        return self.trunk(obs if self.image else obs.float())
+
     def actor(self, obs: torch.Tensor) -> torch.Tensor:
         """``obs`` ``[B, *obs_shape]`` -> logits ``[B, A]`` or Gaussian means ``[B, D]``."""
         if self.trunk is not None:
-            return self.policy_head(self.trunk(obs if self.image else obs.float()))
+            return self.policy_head(self._shared(obs))
         return self.policy_head(self.actor_body(obs.float()))
 
     def critic(self, obs: torch.Tensor) -> torch.Tensor:
         """``obs`` ``[B, *obs_shape]`` -> values ``[B]``."""
         if self.trunk is not None:
-            return self.value_head(self.trunk(obs if self.image else obs.float())).squeeze(-1)
+            return self.value_head(self._shared(obs)).squeeze(-1)
         return self.value_head(self.critic_body(obs.float())).squeeze(-1)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``obs`` ``[B, *obs_shape]`` -> (logits ``[B, A]`` or means ``[B, D]``, values ``[B]``)."""
-        if self.trunk is not None:  # one shared trunk, run once (images: uint8 frames, scaled inside)
-            h = self.trunk(obs if self.image else obs.float())
+        if self.trunk is not None:  # one shared trunk, run once for both heads
+            h = self._shared(obs)
             return self.policy_head(h), self.value_head(h).squeeze(-1)
         return self.actor(obs), self.critic(obs)
-
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
-        """Values ``[B]``."""
-        return self.critic(obs)
 
     def draw(self, params: torch.Tensor, generator: torch.Generator | None = None,
              deterministic: bool = False) -> torch.Tensor:

@@ -21,7 +21,7 @@ from agents import targets
 from agents.actor_critic import normalize
 from agents.policies import ActorCritic
 from foundations.checks import positive_int, unit_interval
-from foundations.compiling import compile_function
+from foundations.compiling import compiled_if
 from foundations.nets import fused_optimizers
 
 
@@ -81,8 +81,8 @@ class REINFORCE:
         self.policy.to(self.device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate,
                                           fused=fused_optimizers(self.device))
-        self._actor = compile_function(self.policy.actor, self.device) if config.compile else self.policy.actor
-        self._loss = compile_function(self.loss, self.device) if config.compile else self.loss
+        self._actor = compiled_if(config.compile, self.policy.actor, self.device)
+        self._loss = compiled_if(config.compile, self.loss, self.device)
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.recording = torch.ones(config.num_envs, dtype=torch.bool, device=self.device)
         self.completed = 0  # complete recorded episodes waiting for the next update

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import torch
@@ -56,21 +57,29 @@ def parse_and_run(
     doc: str | None,
     default: A | None = None,
 ) -> tuple[A, R]:
-    """Parse flags into ``args_class`` (over ``default``) with tyro and call ``run`` on them.
-
-    The help text is ``doc``'s first paragraph. A ``ValueError`` or ``OSError`` (a bad flag value,
-    missing or corrupted data, a path that cannot be written) becomes one ``error: ...`` line on
-    stderr and exit status 2, not a traceback (``DRLS_DEBUG=1``: the traceback). SIGINT / SIGTERM
-    that the experiment does not handle itself (experiments with checkpoints stop cleanly on
-    their own, see :mod:`foundations.interrupts`) end the run with one line and 130 / 143; its
-    logger closes on the way out, so the event files written so far are complete.
-    """
+    """Parse flags into ``args_class`` (over ``default``) with tyro and call ``run`` on them,
+    under :func:`one_line_errors`. The help text is ``doc``'s first paragraph."""
     description = (doc or "").split("\n\n")[0]
+    with one_line_errors():
+        args = tyro.cli(args_class, args=argv, default=default, description=description)
+        return args, run(args)
+
+
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """What every experiment CLI does with errors and signals, as one line on stderr.
+
+    A ``ValueError`` or ``OSError`` (a bad flag value, missing or corrupted data, a path that
+    cannot be written) exits with status 2, not a traceback (``DRLS_DEBUG=1``: the traceback).
+    SIGINT / SIGTERM that the experiment does not handle itself (experiments with checkpoints
+    stop cleanly on their own, see :mod:`foundations.interrupts`, and a second signal there
+    raises ``Interrupted``) exit with 130 / 143; loggers close on the way out, so the event
+    files written so far are complete.
+    """
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_interrupted) if main_thread else None
     try:
-        args = tyro.cli(args_class, args=argv, default=default, description=description)
-        return args, run(args)
+        yield
     except (ValueError, OSError) as e:
         if os.environ.get("DRLS_DEBUG"):
             raise

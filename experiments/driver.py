@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -23,9 +22,9 @@ import tyro
 
 from agents.loop import LoopConfig, LoopResult, run_training
 from envs import AtariConfig, TensorVecEnv, evaluate, is_atari_id, make_env
-from experiments.common import rebuild, resolve_device
-from foundations.checks import choose, one_line
-from foundations.interrupts import Interrupted, StopRequests
+from experiments.common import one_line_errors, rebuild, resolve_device
+from foundations.checks import choose
+from foundations.interrupts import StopRequests
 from foundations.runlog import RunLogger, Tags, load_checkpoint, save_checkpoint
 from foundations.seeding import get_rng_state, seed_everything, set_rng_state
 
@@ -259,18 +258,10 @@ def train(args: Any, algo: Algorithm, stop_step: int | None = None,
 
 def main(algo: Algorithm, defaults: Any, description: str, argv: Sequence[str] | None = None) -> LoopResult:
     """Command-line entry point; prints the final evaluation and where the logs are."""
-    try:
+    with one_line_errors():
         argv = list(sys.argv[1:] if argv is None else argv)
         args = parse_args(argv, defaults, algo, description)
         result, run_dir = train(args, algo, given=given_flags(args, argv))
-    except (ValueError, OSError) as e:  # bad input, a missing or unwritable path, a full disk
-        if os.environ.get("DRLS_DEBUG"):
-            raise
-        print(f"error: {one_line(e)}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except Interrupted as e:  # a second Ctrl-C: the last complete checkpoint stays as it was
-        print(f"{e}: stopped at once; the run's last complete checkpoint is kept", file=sys.stderr)
-        raise SystemExit(128 + e.signum) from None
     if result.already_finished:
         print(f"{run_dir} already finished at step {result.step:,}; nothing to do")
     if result.interrupted is not None:

@@ -47,6 +47,11 @@ def check_compile(device: str | torch.device) -> None:
         )
 
 
+def compiled_if(enabled: bool, fn: Callable[..., Any], device: str | torch.device) -> Callable[..., Any]:
+    """:func:`compile_function` of ``fn`` when ``enabled`` (an agent's ``compile`` option), else ``fn``."""
+    return compile_function(fn, device) if enabled else fn
+
+
 def compile_function(fn: Callable[..., Any], device: str | torch.device, **options: Any) -> Callable[..., Any]:
     """``torch.compile(fn)`` for tensors on ``device`` (checked first with :func:`check_compile`).
 
