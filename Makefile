@@ -31,7 +31,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 run: install
-	$(BIN)/python -m experiments.dqn_atari --env-id ALE/Breakout-v5 --preset atari100k $(RUN_ARGS)
+	$(BIN)/python -m experiments.dqn_atari --env-id ALE/Breakout-v5 --preset drq_eps $(RUN_ARGS)
 
 test: install-dev
 	$(BIN)/python -m pytest

@@ -5,7 +5,7 @@
     python -m experiments.dqn --resume runs/<run>/checkpoint.pt
     python -m experiments.dqn --help
 
-``--preset`` picks a hyperparameter set (``agents.dqn.PRESETS``: nature, atari100k, cartpole);
+``--preset`` picks a hyperparameter set (``agents.dqn.PRESETS``: nature, drq_eps, der, cartpole);
 every other flag overrides it. Logs go to ``runs/<env>__<experiment>__<seed>__<time>/``
 (TensorBoard, CleanRL tag names); ``checkpoint.pt`` (+ ``replay-<step>.pt``) is written there
 every ``--checkpoint-interval`` steps and at the end. ``--resume`` continues a run exactly (same

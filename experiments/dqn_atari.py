@@ -1,7 +1,7 @@
 """DQN on Atari (Nature CNN on 4x84x84 uint8 frame stacks, frames stored once in the replay).
 
     python -m experiments.dqn_atari --env-id ALE/Breakout-v5                     # Nature DQN
-    python -m experiments.dqn_atari --env-id ALE/Breakout-v5 --preset atari100k  # make run
+    python -m experiments.dqn_atari --env-id ALE/Breakout-v5 --preset drq_eps  # make run
     python -m experiments.dqn_atari --env-id ALE/Pong-v5 --double --dueling --n-step 3 --prioritized
     python -m experiments.dqn_atari --help
 

@@ -131,23 +131,36 @@ def _draw(generator: torch.Generator | None, device: torch.device, fn, *args, **
     return fn(*args, generator=generator, device=gen_device, **kwargs).to(device)
 
 
-def random_crop(x: Tensor, padding: int, generator: torch.Generator | None = None) -> Tensor:
-    """Zero-pad ``x [batch, C, H, W]`` by ``padding`` pixels and crop back to ``H x W`` at a random
-    offset per image (the CIFAR augmentation of He et al. 2016). Same dtype and device as ``x``."""
+def random_crop(x: Tensor, padding: int, generator: torch.Generator | None = None, mode: str = "zeros") -> Tensor:
+    """Pad ``x [batch, C, H, W]`` by ``padding`` pixels on each side and crop back to ``H x W`` at
+    an offset drawn per image, uniformly from the ``(2 * padding + 1)^2`` positions. Same dtype and
+    device as ``x``; the offsets come from ``generator`` (default: torch's global one).
+
+    ``mode="zeros"`` pads with zeros (the CIFAR augmentation of He et al. 2016); ``"replicate"``
+    repeats the border pixels, i.e. shifts each image by up to ``padding`` pixels in each
+    direction (the random shift of DrQ, Kostrikov et al. 2020, for Atari frames).
+    """
     if x.ndim != 4:
         raise ValueError(f"random_crop expects images [batch, C, H, W], got shape {list(x.shape)}")
     if padding < 0:
         raise ValueError(f"padding must be >= 0, got {padding}")
+    if mode not in ("zeros", "replicate"):
+        raise ValueError(f"random_crop mode must be 'zeros' or 'replicate', got {mode!r}")
     if padding == 0:
         return x
     b, _, h, w = x.shape
-    padded = F.pad(x, (padding, padding, padding, padding))
     offsets = _draw(generator, x.device, torch.randint, 0, 2 * padding + 1, (2, b))
-    rows = (offsets[0, :, None] + torch.arange(h, device=x.device))[:, :, None]  # [b, h, 1]
-    cols = (offsets[1, :, None] + torch.arange(w, device=x.device))[:, None, :]  # [b, 1, w]
+    rows = offsets[0, :, None] + torch.arange(h, device=x.device)  # [b, h], rows of the padded image
+    cols = offsets[1, :, None] + torch.arange(w, device=x.device)  # [b, w]
+    if mode == "zeros":
+        source = F.pad(x, (padding, padding, padding, padding))
+    else:  # padded row i is row clamp(i - padding) of the image: index the image itself
+        source = x
+        rows = (rows - padding).clamp_(0, h - 1)
+        cols = (cols - padding).clamp_(0, w - 1)
     batch = torch.arange(b, device=x.device)[:, None, None]
     # Advanced indices around a slice put their dimensions first: [b, h, w, C].
-    return padded[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()
+    return source[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
 
 
 def random_flip(x: Tensor, p: float = 0.5, generator: torch.Generator | None = None) -> Tensor:

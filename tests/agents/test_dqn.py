@@ -157,8 +157,8 @@ def test_config_and_preset_errors():
         DQNConfig(gamma=1.5)
     with pytest.raises(ValueError, match="QNetwork needs"):
         QNetwork((2, 3), 4)
-    assert set(PRESETS) == {"nature", "atari100k", "cartpole"}
-    assert PRESETS["atari100k"].train_frequency == 1 and PRESETS["atari100k"].n_step > 1
+    assert set(PRESETS) == {"nature", "drq_eps", "cartpole"}
+    assert PRESETS["drq_eps"].train_frequency == 1 and PRESETS["drq_eps"].n_step > 1
     assert dataclasses.replace(PRESETS["nature"], double=True).double
 
 

@@ -67,6 +67,11 @@ def test_a_signal_checkpoints_closes_the_logs_and_tells_how_to_resume(tmp_path, 
     runs = tmp_path / "runs"
     proc = _start(runs)
     run_dir = _wait_for_events(runs, proc)
+    for _ in range(600):  # until the first SPS point (step 100) is in the event file
+        assert proc.poll() is None, proc.communicate()
+        if _steps(run_dir, "charts/SPS"):
+            break
+        time.sleep(0.1)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == status, (out, err)

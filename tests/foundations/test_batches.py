@@ -81,6 +81,34 @@ def test_random_crop_is_a_shifted_window_of_the_padded_image() -> None:
     assert random_crop(x.to(torch.uint8), 1).dtype == torch.uint8
 
 
+def test_random_shift_is_a_window_of_the_edge_padded_image() -> None:
+    """DrQ's shift: replicate-pad 4 and crop 84x84 back, one offset per image for all its channels."""
+    x = torch.randint(0, 256, (128, 4, 84, 84), dtype=torch.uint8)
+    out = random_crop(x, 4, torch.Generator().manual_seed(0), mode="replicate")
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    padded = torch.nn.functional.pad(x.float(), (4, 4, 4, 4), mode="replicate")
+    shifts = []
+    for i in range(128):
+        matches = [(dy, dx) for dy in range(9) for dx in range(9)
+                   if torch.equal(out[i].float(), padded[i, :, dy : dy + 84, dx : dx + 84])]
+        assert len(matches) == 1  # every frame of the stack shifted alike, by one of 81 offsets
+        shifts.append(matches[0])
+    assert len(set(shifts)) > 50  # independent across the samples (128 draws of 81 offsets)
+    assert {dy for dy, _ in shifts} == set(range(9)) and {dx for _, dx in shifts} == set(range(9))
+
+
+def test_random_shift_is_deterministic_per_generator_and_independent_between_calls() -> None:
+    x = torch.randint(0, 256, (16, 4, 84, 84), dtype=torch.uint8)
+    a = random_crop(x, 4, torch.Generator().manual_seed(5), mode="replicate")
+    b = random_crop(x, 4, torch.Generator().manual_seed(5), mode="replicate")
+    assert torch.equal(a, b)
+    g = torch.Generator().manual_seed(5)
+    first, second = random_crop(x, 4, g, mode="replicate"), random_crop(x, 4, g, mode="replicate")
+    assert torch.equal(first, a) and not torch.equal(first, second)
+    with pytest.raises(ValueError, match="'zeros' or 'replicate', got 'edge'"):
+        random_crop(x, 4, mode="edge")
+
+
 def test_random_flip_mirrors_about_half_the_batch() -> None:
     x = torch.rand(1000, 1, 2, 3)
     out = random_flip(x, 0.5, torch.Generator().manual_seed(0))
