@@ -10,8 +10,11 @@ SB3 and CleanRL; on Atari an environment step is one agent step of 4 frames.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -26,7 +29,7 @@ from foundations.batches import random_crop
 from foundations.checks import choose, positive_int, unit_interval
 from foundations.compiling import compiled_if
 from foundations.encoders import NatureCNN
-from foundations.nets import fused_optimizers, mlp, polyak_update_
+from foundations.nets import NoisyLinear, fused_optimizers, mlp, polyak_update_, reset_noise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +61,14 @@ class DQNConfig:
       prioritized, per_alpha, per_beta_start, per_eps: proportional prioritized replay, its
         exponent, the importance-sampling exponent (annealed linearly to 1 over training) and the
         priority floor.
+      num_atoms, v_min, v_max: ``num_atoms > 1`` learns a categorical return distribution on
+        ``num_atoms`` evenly spaced atoms in ``[v_min, v_max]`` with the cross-entropy to the
+        projected target (C51, Bellemare et al. 2017); priorities are then that cross-entropy.
+      noisy, noisy_sigma: noisy fully connected layers (factorised Gaussian, Fortunato et al.
+        2018) with initial ``sigma0 = noisy_sigma``; new noise for each acting step and each
+        update (online and target nets), none at evaluation.
       hidden_sizes: MLP trunk widths (vector observations; image observations use NatureCNN).
+      cnn_features: width of NatureCNN's fully connected layer (512; data-efficient Rainbow: 256).
       augmentation: ``"shift"``: each sampled batch's ``obs`` and ``next_obs`` are shifted by up
         to ``shift_padding`` pixels, independently per sample and between the two (edge padding
         and a random crop back to the frame size: DrQ, Kostrikov et al. 2020), on the batch's
@@ -96,7 +106,13 @@ class DQNConfig:
     per_alpha: float = 0.6
     per_beta_start: float = 0.4
     per_eps: float = 1e-6
+    num_atoms: int = 1
+    v_min: float = -10.0
+    v_max: float = 10.0
+    noisy: bool = False
+    noisy_sigma: float = 0.5
     hidden_sizes: tuple[int, ...] = (120, 84)
+    cnn_features: int = 512
     augmentation: Literal["none", "shift"] = "none"
     shift_padding: int = 4
     channels_last: bool = True
@@ -131,6 +147,14 @@ class DQNConfig:
         if self.augmentation not in ("none", "shift"):
             raise ValueError(f"DQNConfig.augmentation must be 'none' or 'shift', got {self.augmentation!r}")
         positive_int("DQNConfig.shift_padding", self.shift_padding)
+        positive_int("DQNConfig.num_atoms", self.num_atoms)
+        positive_int("DQNConfig.cnn_features", self.cnn_features)
+        if self.num_atoms > 1 and not self.v_min < self.v_max:
+            raise ValueError(f"DQNConfig.v_min must be < v_max, got {self.v_min} and {self.v_max}")
+        if self.num_atoms > 1 and self.loss != "huber":
+            raise ValueError(f"DQNConfig.loss={self.loss!r} does not apply with num_atoms > 1 (C51 uses cross-entropy)")
+        if not self.noisy_sigma > 0:
+            raise ValueError(f"DQNConfig.noisy_sigma must be > 0, got {self.noisy_sigma}")
         if any(h < 1 for h in self.hidden_sizes):
             raise ValueError(f"DQNConfig.hidden_sizes must all be >= 1, got {list(self.hidden_sizes)}")
 
@@ -142,41 +166,65 @@ class QNetwork(nn.Module):
     scaled by 1/255 inside) and an MLP for vector observations ``[features]``. The dueling head
     (Wang et al. 2016) computes ``V(s) + A(s, a) - mean_a A(s, a)`` from the trunk's features,
     so the advantages it adds are mean-zero over actions.
+
+    With ``num_atoms > 1`` the heads give, per action, logits over the ``atoms`` of ``support``
+    (C51, Bellemare et al. 2017; dueling combines logits as in Rainbow) and the action values are
+    the distributions' means. With ``noisy_sigma`` the fully connected layers (trunk and heads)
+    are :class:`NoisyLinear` with that ``sigma0`` (Fortunato et al. 2018).
     """
 
     def __init__(self, obs_shape: tuple[int, ...], num_actions: int, dueling: bool = False,
-                 hidden_sizes: tuple[int, ...] = (120, 84), channels_last: bool = False) -> None:
+                 hidden_sizes: tuple[int, ...] = (120, 84), channels_last: bool = False, num_atoms: int = 1,
+                 v_min: float = -10.0, v_max: float = 10.0, noisy_sigma: float | None = None,
+                 cnn_features: int = 512) -> None:
         super().__init__()
         if num_actions < 1:
             raise ValueError(f"num_actions must be >= 1, got {num_actions}")
+        if num_atoms < 1 or (num_atoms > 1 and not v_min < v_max):
+            raise ValueError(f"num_atoms must be >= 1 (and v_min < v_max when > 1), got {num_atoms}, [{v_min}, {v_max}]")
+        linear: Callable[[int, int], nn.Module] = nn.Linear
+        if noisy_sigma is not None:
+            linear = functools.partial(NoisyLinear, sigma0=noisy_sigma)
         if len(obs_shape) == 3:
-            self.trunk: nn.Module = NatureCNN(obs_shape)
+            self.trunk: nn.Module = NatureCNN(obs_shape, features_dim=cnn_features, linear=linear)
         elif len(obs_shape) == 1:
-            self.trunk = mlp(obs_shape[0], hidden_sizes)
+            self.trunk = mlp(obs_shape[0], hidden_sizes, linear=linear)
         else:
             raise ValueError(f"QNetwork needs [C, H, W] image or [features] vector observations, got {list(obs_shape)}")
         features = self.trunk.out_features
+        self.num_actions, self.num_atoms = num_actions, num_atoms
         self.dueling = dueling
         if dueling:
-            self.value = nn.Linear(features, 1)
-            self.advantage = nn.Linear(features, num_actions)
+            self.value = linear(features, num_atoms)
+            self.advantage = linear(features, num_actions * num_atoms)
         else:
-            self.head = nn.Linear(features, num_actions)
+            self.head = linear(features, num_actions * num_atoms)
+        if num_atoms > 1:
+            self.register_buffer("support", torch.linspace(v_min, v_max, num_atoms))
         self.image = len(obs_shape) == 3
         # channels-last (NHWC) convolutions are faster on CPU (oneDNN) and on tensor-core GPUs
         self.channels_last = channels_last and self.image
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """``obs`` ``[batch, *obs_shape]`` -> ``[batch, num_actions]``."""
+    def logits(self, obs: torch.Tensor) -> torch.Tensor:
+        """``obs`` ``[batch, *obs_shape]`` -> ``[batch, num_actions, num_atoms]``: per action, the
+        value itself (``num_atoms == 1``) or the logits of its return distribution."""
         if self.channels_last:
             obs = obs.contiguous(memory_format=torch.channels_last)
         h = self.trunk(obs if self.image else obs.float())
         if not self.dueling:
-            return self.head(h)
-        adv = self.advantage(h)
-        return self.value(h) + adv - adv.mean(dim=1, keepdim=True)
+            return self.head(h).view(-1, self.num_actions, self.num_atoms)
+        adv = self.advantage(h).view(-1, self.num_actions, self.num_atoms)
+        return self.value(h).view(-1, 1, self.num_atoms) + adv - adv.mean(dim=1, keepdim=True)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """``obs`` ``[batch, *obs_shape]`` -> ``[batch, num_actions]`` action values (C51: the
+        means of the return distributions)."""
+        logits = self.logits(obs)
+        if self.num_atoms == 1:
+            return logits.squeeze(2)
+        return (logits.softmax(dim=2) * self.support).sum(dim=2)
 
 
 class DQN:
@@ -201,8 +249,9 @@ class DQN:
                  device: str | torch.device = "cpu", seed: int = 0) -> None:
         self.config, self.device = config, torch.device(device)
         self.num_actions = num_actions
-        self.q = QNetwork(tuple(obs_shape), num_actions, config.dueling, config.hidden_sizes,
-                          config.channels_last).to(self.device)
+        self.q = QNetwork(tuple(obs_shape), num_actions, config.dueling, config.hidden_sizes, config.channels_last,
+                          config.num_atoms, config.v_min, config.v_max,
+                          config.noisy_sigma if config.noisy else None, config.cnn_features).to(self.device)
         self.target = copy.deepcopy(self.q).requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.q.parameters(), lr=config.learning_rate, eps=config.adam_eps,
                                           fused=fused_optimizers(self.device))
@@ -254,12 +303,25 @@ class DQN:
         n_explore = np.count_nonzero(explore)
         if n_explore == n:
             return torch.from_numpy(self._random_actions(rng, n)).to(self.device)
+        if self.config.noisy and self.q.training:
+            reset_noise(self.q, self.generator)  # a new draw of the noisy layers for every acting step
         with torch.no_grad():
             greedy = self._greedy(obs)
         if not n_explore:
             return greedy
         random = torch.from_numpy(self._random_actions(rng, n)).to(self.device)
         return torch.where(torch.from_numpy(explore).to(self.device), random, greedy)
+
+    @contextlib.contextmanager
+    def evaluation(self) -> Iterator[None]:
+        """Within the block the Q-network is in eval mode: noisy layers use their means (no
+        noise), so the greedy policy is deterministic. Evaluation policies act inside it."""
+        was_training = self.q.training
+        self.q.eval()
+        try:
+            yield
+        finally:
+            self.q.train(was_training)
 
     def _random_actions(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``[n]`` int64 actions drawn uniformly (``floor(u * num_actions)``: a fifth of the cost
@@ -319,12 +381,17 @@ class DQN:
         ``discounts`` ``[batch]`` (n-step sums and ``gamma^m``, 0 after termination); ``weights``
         ``[batch]`` importance weights (prioritized replay) or ``None``.
 
-        Returns ``(loss [], td_error [batch], q_sa [batch])``: the loss with its graph, then the
-        TD errors ``target - Q(s, a)`` and the values ``Q(s, a)`` of the actions taken, detached.
-        The targets are :func:`agents.targets.q_learning_target` (or the double-Q one); Huber
-        (delta 1, the Nature DQN's error clipping) or squared error, weighted under PER.
+        Returns ``(loss [], errors [batch], q_sa [batch])``: the loss with its graph, then,
+        detached, the per-sample errors whose magnitudes become priorities (the TD errors
+        ``target - Q(s, a)``; under C51 the cross-entropies) and the values ``Q(s, a)`` of the
+        actions taken. The targets are :func:`agents.targets.q_learning_target` (or the double-Q
+        one) with Huber (delta 1, the Nature DQN's error clipping) or squared error; with
+        ``num_atoms > 1``, :func:`agents.targets.categorical_q_learning_target` with cross-entropy.
+        Weighted under PER.
         """
         c = self.config
+        if c.num_atoms > 1:
+            return self._categorical_loss(obs, actions, rewards, next_obs, discounts, weights)
         q_sa = targets.action_values(self.q(obs), actions)
         with torch.no_grad():
             q_t_target = self.target(next_obs)
@@ -340,6 +407,23 @@ class DQN:
         q_sa = q_sa.detach()
         return loss, target - q_sa, q_sa
 
+    def _categorical_loss(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
+                          next_obs: torch.Tensor, discounts: torch.Tensor, weights: torch.Tensor | None,
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`loss` under C51: cross-entropy from the projected target distribution to the
+        online distribution of the action taken (shapes as there)."""
+        support = self.q.support
+        logits = self.q.logits(obs)  # [batch, actions, atoms]
+        log_p = logits[torch.arange(actions.shape[0], device=actions.device), actions].log_softmax(dim=-1)
+        with torch.no_grad():
+            logits_t = self.target.logits(next_obs)
+            selector = self.q(next_obs) if self.config.double else (logits_t.softmax(dim=2) * support).sum(dim=2)
+            target = targets.categorical_q_learning_target(rewards, discounts, logits_t, selector, support)
+        cross_entropy = -(target * log_p).sum(dim=-1)  # [batch]
+        loss = cross_entropy.mean() if weights is None else (cross_entropy * weights).mean()
+        q_sa = (log_p.detach().exp() * support).sum(dim=-1)
+        return loss, cross_entropy.detach(), q_sa
+
     def augment(self, images: torch.Tensor) -> torch.Tensor:
         """``images`` ``[batch, C, H, W]`` as the learner sees them: shifted when
         ``augmentation="shift"`` (a fresh offset per image from the agent's generator), else unchanged."""
@@ -351,14 +435,17 @@ class DQN:
     def update(self, batch: ReplayBatch) -> dict[str, torch.Tensor]:
         """One gradient step on ``batch``: :meth:`augment` (``obs`` and ``next_obs`` independently),
         :meth:`loss`, backward, clip, Adam; under prioritized replay the sampled transitions get
-        their ``|td_error|`` as priorities.
+        their errors' magnitudes as priorities.
 
         Returns ``{"losses/td_loss": [], "losses/q_values": [batch] (Q of the actions taken)}``,
         detached, not synchronised (the loop reads them only when it logs).
         """
         c = self.config
         obs, next_obs = self.augment(batch.obs), self.augment(batch.next_obs)
-        loss, td_error, q_sa = self._loss(obs, batch.actions, batch.rewards, next_obs, batch.discounts,
+        if c.noisy:  # new noise for the online and the target nets at every update
+            reset_noise(self.q, self.generator)
+            reset_noise(self.target, self.generator)
+        loss, errors, q_sa = self._loss(obs, batch.actions, batch.rewards, next_obs, batch.discounts,
                                           batch.weights if c.prioritized else None)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -367,7 +454,7 @@ class DQN:
         self.optimizer.step()
         self.updates += 1
         if c.prioritized:
-            self.replay.update_priorities(batch.indices, td_error.abs())
+            self.replay.update_priorities(batch.indices, errors.abs())
         return {"losses/td_loss": loss.detach(), "losses/q_values": q_sa}
 
     # ------------------------------------------------------------------- persistence
@@ -419,6 +506,20 @@ PRESETS: dict[str, DQNConfig] = {
         target_update_interval=1, batch_size=32, epsilon_start=1.0, epsilon_end=0.01, exploration_fraction=0.05,
         exploration_after_warmup=True, eval_epsilon=0.001, learning_starts=1_600, train_frequency=1,
         double=True, dueling=True, n_step=10, augmentation="shift", shift_padding=4,
+    ),
+    # Data-efficient Rainbow for Atari 100k (van Hasselt et al. 2019, their Table 1 / Appendix; the
+    # same values in SPR's code): Rainbow (C51 on 51 atoms in [-10, 10], noisy nets, dueling,
+    # double, prioritized replay with exponent 0.5 and IS weights annealed 0.4 -> 1) with 20-step
+    # returns, an update every step, a target sync every 2,000 updates, 1,600 warm-up steps, a
+    # 256-unit hidden layer, noisy sigma0 0.1, Adam (1e-4, eps 1.5e-4), gradient norm clipped at 10.
+    # Acting: noisy nets plus epsilon 0.01 (train) / 0.001 (eval), as Dopamine's DER.gin (whose
+    # n-step is 10, SPR's choice). Published: median / mean human-normalised 0.189 / 0.350 (rliable).
+    "der": DQNConfig(
+        total_steps=100_000, learning_rate=1e-4, adam_eps=1.5e-4, buffer_size=100_000, gamma=0.99,
+        target_update_interval=2_000, batch_size=32, epsilon_start=0.01, epsilon_end=0.01, eval_epsilon=0.001,
+        learning_starts=1_600, train_frequency=1, double=True, dueling=True, n_step=20, num_atoms=51,
+        v_min=-10.0, v_max=10.0, noisy=True, noisy_sigma=0.1, prioritized=True, per_alpha=0.5,
+        per_beta_start=0.4, cnn_features=256, max_grad_norm=10.0,
     ),
     # CartPole-v1 in 50k steps (the tuned setting of rl-baselines3-zoo): large learning rate, a
     # target sync every 10 steps and 128 updates every 256 steps.

@@ -49,6 +49,7 @@ round (one device synchronisation per ``sample`` on a GPU, no data transfer).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -324,14 +325,18 @@ class ReplayBuffer:
         u = torch.rand(batch_size, device=self.device, dtype=torch.float64, generator=generator)
         return env * self.slots + (u * filled).long()
 
-    def _draw_ready(self, batch_size: int, generator: torch.Generator | None, draw, in_range: bool = False):
-        """Indices ``[batch]`` that are all ready, and their n-step window (``None`` for n=1) for :meth:`get`."""
+    def _draw_ready(self, batch_size: int, generator: torch.Generator | None, draw, in_range: bool = False,
+                    redraw=None):
+        """Indices ``[batch]`` that are all ready, and their n-step window (``None`` for n=1) for :meth:`get`.
+
+        Indices that are not ready are replaced by ``redraw`` (default ``draw``) draws until all are."""
         idx = draw(batch_size, generator)
+        redraw = draw if redraw is None else redraw
         for _ in range(200):
             ready, window = self._ready(idx, in_range)
             if bool(ready.all()):
                 return idx, window
-            idx = torch.where(ready, idx, draw(batch_size, generator))
+            idx = torch.where(ready, idx, redraw(batch_size, generator))
         raise ValueError(
             "the replay buffer holds no transition ready to sample (n-step windows incomplete?); "
             "add more transitions before sampling"
@@ -618,11 +623,15 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         leaf = self.tree[indices + self._leaves]
         self._write_leaves(indices, torch.where(still_there, p.pow(self.alpha), leaf))
 
-    def _draw_prioritized(self, batch_size: int, generator: torch.Generator | None) -> torch.Tensor:
+    def _draw_prioritized(self, batch_size: int, generator: torch.Generator | None,
+                          stratified: bool = True) -> torch.Tensor:
+        """``[batch]`` indices drawn in proportion to priority: one from each of ``batch_size``
+        equal slices of the priority mass (stratified), or independently."""
         total = self.tree[1]
-        u = (torch.arange(batch_size, device=self.device, dtype=torch.float64)
-             + torch.rand(batch_size, device=self.device, dtype=torch.float64, generator=generator))
-        u = (u * (total / batch_size)).clamp(max=total * (1 - 1e-12))
+        u = torch.rand(batch_size, device=self.device, dtype=torch.float64, generator=generator)
+        if stratified:
+            u = u + torch.arange(batch_size, device=self.device, dtype=torch.float64)
+        u = (u * (total / batch_size if stratified else total)).clamp(max=total * (1 - 1e-12))
         node = torch.ones(batch_size, dtype=torch.int64, device=self.device)
         for _ in range(self._depth):
             left = self.tree[2 * node]
@@ -635,7 +644,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """Prioritized batch; ``weights`` are the normalised importance-sampling weights."""
         unit_interval("beta", beta)
         self._check_sample(batch_size)
-        idx, window = self._draw_ready(batch_size, generator, self._draw_prioritized)
+        # A slice may hold only transitions whose n-step window is still open (the newest, at
+        # the highest priority): their replacements are drawn from the whole mass, not the slice.
+        idx, window = self._draw_ready(batch_size, generator, self._draw_prioritized,
+                                       redraw=functools.partial(self._draw_prioritized, stratified=False))
         batch = self.get(idx, window=window)
         probs = self.tree[idx + self._leaves] / self.tree[1]
         w = (self.valid.sum() * probs).pow(-beta)  # N: stored transitions

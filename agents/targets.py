@@ -51,6 +51,66 @@ def double_q_learning_target(
     return (r_t + discount_t * q_t_target.gather(1, best).squeeze(1)).detach()
 
 
+def categorical_projection(
+    r_t: torch.Tensor, discount_t: torch.Tensor, probs_t: torch.Tensor, support: torch.Tensor
+) -> torch.Tensor:
+    """Project the distribution of ``r_t + discount_t * Z`` onto ``support`` (Bellemare et al. 2017).
+
+    ``Z`` puts mass ``probs_t[:, j]`` on ``support[j]``. Each shifted atom
+    ``Tz_j = clip(r_t + discount_t * support[j], v_min, v_max)`` gives its mass to its two
+    neighbouring atoms of the (evenly spaced) support in proportion to closeness: atom ``i``
+    receives ``probs_t[:, j] * max(0, 1 - |Tz_j - support[i]| / delta)``, which is the
+    C51 algorithm's ``l``/``u`` split written as one weight matrix.
+
+    Args:
+      r_t, discount_t: ``[batch]`` (n-step) rewards and bootstrap discounts (0 after termination).
+      probs_t: ``[batch, atoms]`` probabilities at the bootstrap observation (rows sum to 1).
+      support: ``[atoms]`` evenly spaced atoms ``v_min .. v_max`` (``atoms >= 2``).
+
+    Returns:
+      ``[batch, atoms]`` target probabilities (rows sum to 1; detached).
+    """
+    if support.ndim != 1 or support.numel() < 2:
+        raise ValueError(f"support must be [atoms] with atoms >= 2, got {list(support.shape)}")
+    if probs_t.ndim != 2 or probs_t.shape[1] != support.numel():
+        raise ValueError(f"probs_t must be [batch, {support.numel()}], got {list(probs_t.shape)}")
+    if r_t.shape != probs_t.shape[:1] or discount_t.shape != probs_t.shape[:1]:
+        raise ValueError(f"expected r_t, discount_t [batch]; got {list(r_t.shape)}, {list(discount_t.shape)}")
+    v_min, v_max = support[0], support[-1]
+    delta = (v_max - v_min) / (support.numel() - 1)
+    shifted = (r_t[:, None] + discount_t[:, None] * support[None, :]).clamp(v_min, v_max)  # Tz [batch, atoms_j]
+    # weight[b, i, j]: share of source atom j's mass that lands on target atom i
+    weight = (1 - (shifted[:, None, :] - support[None, :, None]).abs() / delta).clamp(min=0)
+    return (weight * probs_t[:, None, :]).sum(dim=2).detach()
+
+
+def categorical_q_learning_target(
+    r_t: torch.Tensor, discount_t: torch.Tensor, logits_t_target: torch.Tensor, q_t_selector: torch.Tensor,
+    support: torch.Tensor,
+) -> torch.Tensor:
+    """C51's target distribution (Bellemare et al. 2017): the target network's return distribution
+    at the action that ``q_t_selector`` rates best, shifted by ``r_t + discount_t * z`` and
+    projected back onto ``support`` (:func:`categorical_projection`).
+
+    Args:
+      r_t, discount_t: ``[batch]``.
+      logits_t_target: ``[batch, num_actions, atoms]`` target-network logits at the bootstrap
+        observation.
+      q_t_selector: ``[batch, num_actions]`` values that pick the bootstrap action: the target
+        network's own (C51) or the online network's (double Q, as in Rainbow).
+      support: ``[atoms]``.
+
+    Returns:
+      ``[batch, atoms]`` target probabilities (detached).
+    """
+    if logits_t_target.ndim != 3 or q_t_selector.shape != logits_t_target.shape[:2]:
+        raise ValueError(f"expected logits_t_target [batch, actions, atoms] and q_t_selector [batch, actions]; got "
+                         f"{list(logits_t_target.shape)}, {list(q_t_selector.shape)}")
+    best = q_t_selector.argmax(dim=1)
+    probs_t = logits_t_target[torch.arange(best.shape[0], device=best.device), best].softmax(dim=-1)
+    return categorical_projection(r_t, discount_t, probs_t, support)
+
+
 def action_values(q_tm1: torch.Tensor, a_tm1: torch.Tensor) -> torch.Tensor:
     """``q_tm1[a_tm1]``: ``[batch]`` values of the actions taken (gradient flows through ``q_tm1``).
 

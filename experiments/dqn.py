@@ -41,7 +41,13 @@ def build(config: DQNConfig, env: TensorVecEnv, device: torch.device, seed: int)
 
 
 def eval_policy(agent: DQN, config: DQNConfig, rng: np.random.Generator):
-    return lambda obs: agent.act(obs, config.eval_epsilon, rng=rng)
+    """Epsilon-greedy at ``eval_epsilon`` with the Q-network in eval mode (noisy layers: their means)."""
+
+    def policy(obs: torch.Tensor) -> torch.Tensor:
+        with agent.evaluation():
+            return agent.act(obs, config.eval_epsilon, rng=rng)
+
+    return policy
 
 
 ALGORITHM = driver.Algorithm("dqn", PRESETS, build, eval_policy)

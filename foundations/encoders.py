@@ -12,7 +12,7 @@ the same output for ``x_float == x_uint8 / 255``. The output width is ``encoder.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -81,6 +81,7 @@ class NatureCNN(ImageEncoder):
       features_dim: width of the final layer (512 in the paper).
       orthogonal_init: orthogonal init with gain sqrt(2) (the PPO convention) instead of
         PyTorch's default.
+      linear: factory ``linear(in, out)`` of the fully connected layer (``NoisyLinear`` in Rainbow).
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class NatureCNN(ImageEncoder):
         input_shape: Sequence[int] = (4, 84, 84),
         features_dim: int = 512,
         orthogonal_init: bool = False,
+        linear: Callable[[int, int], nn.Module] = nn.Linear,
     ) -> None:
         super().__init__(input_shape)
         c = self.input_shape[0]
@@ -101,7 +103,7 @@ class NatureCNN(ImageEncoder):
             nn.Flatten(),
         )
         n_flat = self._conv_output_size(convs)
-        self.body = nn.Sequential(*convs, nn.Linear(n_flat, features_dim), nn.ReLU())
+        self.body = nn.Sequential(*convs, linear(n_flat, features_dim), nn.ReLU())
         if orthogonal_init:
             for m in self.body:
                 if isinstance(m, nn.Conv2d | nn.Linear):

@@ -25,10 +25,10 @@ def _close(a: torch.nn.Module, b: torch.nn.Module) -> None:
         torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-4)
 
 
-def _dqn(compile: bool, device: str) -> tuple[DQN, torch.Tensor]:
+def _dqn(compile: bool, device: str, **changes) -> tuple[DQN, torch.Tensor]:
     torch.manual_seed(0)
     config = DQNConfig(buffer_size=64, learning_starts=0, batch_size=16, hidden_sizes=(16, 16), double=True,
-                       prioritized=True, max_grad_norm=1.0, learning_rate=1e-2, compile=compile)
+                       prioritized=True, max_grad_norm=1.0, learning_rate=1e-2, compile=compile, **changes)
     agent = DQN(config, (OBS,), torch.float32, 3, device=device, seed=0)
     g = torch.Generator().manual_seed(1)
     for t in range(40):
@@ -78,8 +78,9 @@ def _reinforce(compile: bool):
     return agent, agent.act(torch.randn(64, OBS, generator=g))
 
 
-def test_compiled_dqn_equals_eager():
-    (eager, a), (compiled, b) = _dqn(False, "cpu"), _dqn(True, "cpu")
+@pytest.mark.parametrize("changes", [{}, {"num_atoms": 11, "noisy": True, "dueling": True}], ids=["dqn", "rainbow"])
+def test_compiled_dqn_equals_eager(changes):
+    (eager, a), (compiled, b) = _dqn(False, "cpu", **changes), _dqn(True, "cpu", **changes)
     _close(eager.q, compiled.q)
     assert torch.equal(a, b)
     torch.testing.assert_close(eager.replay.tree, compiled.replay.tree, atol=1e-5, rtol=1e-4)

@@ -157,7 +157,7 @@ def test_config_and_preset_errors():
         DQNConfig(gamma=1.5)
     with pytest.raises(ValueError, match="QNetwork needs"):
         QNetwork((2, 3), 4)
-    assert set(PRESETS) == {"nature", "drq_eps", "cartpole"}
+    assert set(PRESETS) == {"nature", "drq_eps", "der", "cartpole"}
     assert PRESETS["drq_eps"].train_frequency == 1 and PRESETS["drq_eps"].n_step > 1
     assert dataclasses.replace(PRESETS["nature"], double=True).double
 
