@@ -148,7 +148,7 @@ def random_crop(x: Tensor, padding: int, generator: torch.Generator | None = Non
         raise ValueError(f"random_crop mode must be 'zeros' or 'replicate', got {mode!r}")
     if padding == 0:
         return x
-    b, _, h, w = x.shape
+    b, c, h, w = x.shape
     offsets = _draw(generator, x.device, torch.randint, 0, 2 * padding + 1, (2, b))
     rows = offsets[0, :, None] + torch.arange(h, device=x.device)  # [b, h], rows of the padded image
     cols = offsets[1, :, None] + torch.arange(w, device=x.device)  # [b, w]
@@ -158,9 +158,9 @@ def random_crop(x: Tensor, padding: int, generator: torch.Generator | None = Non
         source = x
         rows = (rows - padding).clamp_(0, h - 1)
         cols = (cols - padding).clamp_(0, w - 1)
-    batch = torch.arange(b, device=x.device)[:, None, None]
-    # Advanced indices around a slice put their dimensions first: [b, h, w, C].
-    return source[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+    # one offset per image, shared by its channels: pick its rows, then its columns
+    picked_rows = source.gather(2, rows[:, None, :, None].expand(b, c, h, source.shape[3]))
+    return picked_rows.gather(3, cols[:, None, None, :].expand(b, c, h, w))
 
 
 def random_flip(x: Tensor, p: float = 0.5, generator: torch.Generator | None = None) -> Tensor:

@@ -22,6 +22,7 @@ import math
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
@@ -93,6 +94,21 @@ def flatten_config(config: Any, prefix: str = "") -> dict[str, Any]:
 
 def _hparam_value(v: Any) -> bool | int | float | str:
     return "None" if v is None else v
+
+
+def source_commit() -> str:
+    """The git commit of this project's source (``<sha>``, ``<sha>+modified`` when tracked files
+    differ from it), or ``"unknown"`` outside a git checkout: recorded in each run's
+    ``config.json`` so a result can be traced to its code."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}+modified" if dirty else sha
 
 
 class RunLogger:
@@ -170,7 +186,7 @@ class RunLogger:
 
     # ------------------------------------------------------------------ setup
     def _write_config(self, metrics: tuple[str, ...]) -> None:
-        meta = {"env_id": self.env_id, "experiment": self.experiment, "seed": self.seed}
+        meta = {"env_id": self.env_id, "experiment": self.experiment, "seed": self.seed, "commit": source_commit()}
         with open(self.run_dir / "config.json", "w") as f:
             json.dump({**meta, "config": self.config}, f, indent=2, sort_keys=True)
         table = "\n".join(f"|{k}|{v}|" for k, v in sorted({**meta, **self.config}.items()))

@@ -1,0 +1,81 @@
+"""The Atari 100k runner: its sweep, its bad-input errors and its report (on a short real run)."""
+
+import csv
+import json
+
+import pytest
+import torch
+
+from experiments import atari100k, driver, dqn_atari
+from experiments.atari100k_published import AGGREGATES, GAMES, PER_GAME, PRESET_OF
+from experiments.atari_scores import SCORES
+
+
+def test_the_26_games_have_reference_scores_and_the_published_data_is_consistent():
+    assert len(GAMES) == 26 and all(g in SCORES for g in GAMES)
+    assert atari100k.games(["all26"]) == list(GAMES)
+    assert set(PRESET_OF.values()) <= set(AGGREGATES)
+    assert PER_GAME["DrQ(eps)"]["Pong"] == -8.5 and set(PER_GAME["DrQ(eps)"]) <= set(GAMES)
+
+
+def test_the_sweep_runs_the_preset_with_the_protocol():
+    args = atari100k.Atari100kArgs(preset="der", games=("Pong", "MsPacman"), seeds=(1, 2), runs_dir="r")
+    s = atari100k.sweep_args(args, "cpu")
+    assert s.experiment == "dqn_atari" and s.env_ids == ("ALE/Pong-v5", "ALE/MsPacman-v5") and s.seeds == (1, 2)
+    assert s.configs == ("preset=der noop-max=0 no-fire-reset eval-interval=0 eval-episodes=100 device=cpu",)
+    assert s.runs_dir == "r/der"
+    flags = ["--env-id", "ALE/Pong-v5", *atari100k.sweep.config_flags(s.configs[0])]
+    parsed = driver.parse_args(flags, dqn_atari.DEFAULTS, dqn_atari.ALGORITHM, "")
+    assert parsed.agent.num_atoms == 51 and parsed.atari.noop_max == 0 and not parsed.atari.fire_reset
+    assert parsed.atari.repeat_action_probability == 0.0 and not parsed.atari.full_action_space
+    assert parsed.atari.terminal_on_life_loss and parsed.atari.max_episode_frames == 108_000
+    assert parsed.loop.eval_episodes == 100 and parsed.loop.eval_interval == 0
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--games", "Pongg"], "unknown game 'Pongg' in --games (did you mean Pong?); allowed: all26 or any of Alien"),
+    (["--games", "all26", "Pong"], "--games all26 stands alone"),
+    (["--games", "Pong", "--eval-episodes", "0"], "--eval-episodes must be >= 1, got 0"),
+    (["--games", "Pong", "--gpus-per-run", "0.5", "--device", "cpu"], "--gpus-per-run 0.5 asks for GPUs"),
+])
+def test_bad_input_is_one_line_before_anything_starts(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as e:
+        atari100k.main([*argv, "--runs-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and message in err[0], err
+    assert not any(tmp_path.iterdir())  # nothing started
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
+def test_cuda_without_cuda_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        atari100k.main(["--games", "Pong", "--device", "cuda", "--runs-dir", str(tmp_path)])
+    assert e.value.code == 2 and "CUDA is not available" in capsys.readouterr().err
+
+
+def test_the_report_of_finished_runs_sits_beside_the_published_scores(tmp_path):
+    """A short real drq_eps run on Pong (200 steps, one evaluation game) in the runner's layout."""
+    root = tmp_path / "drq_eps" / "cfg0"
+    argv = ["--env-id", "ALE/Pong-v5", "--runs-dir", str(root), "--no-progress", "--device", "cpu", "--preset",
+            "drq_eps", "--total-steps", "200", "--learning-starts", "100", "--buffer-size", "500", "--eval-interval",
+            "0", "--eval-episodes", "1", "--log-interval", "100", "--max-episode-frames", "400", "--noop-max", "0",
+            "--no-fire-reset", "--no-save-replay", "--threads", "1"]  # fmt: skip
+    driver.train(driver.parse_args(argv, dqn_atari.DEFAULTS, dqn_atari.ALGORITHM, ""), dqn_atari.ALGORITHM)
+    args = atari100k.Atari100kArgs(games=("Pong", "Boxing"), runs_dir=str(tmp_path), eval_episodes=1, report_only=True)
+    r = atari100k.run(args)
+    out = tmp_path / "drq_eps" / "report"
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 1 and rows[0]["game"] == "Pong" and rows[0]["seed"] == "1" and rows[0]["steps"] == "200"
+    score = float(rows[0]["score"])
+    assert -21 <= score <= 21
+    assert float(rows[0]["human_normalised"]) == pytest.approx((score + 20.7) / (14.6 + 20.7), abs=1e-6)
+    assert len(rows[0]["commit"]) >= 7 and json.loads(rows[0]["config"])["agent.augmentation"] == "shift"
+    table = (out / "published.md").read_text()
+    pong = next(line for line in table.splitlines() if line.startswith("| Pong |"))
+    gap = (score + 20.7) / 35.3 - (-8.5 + 20.7) / 35.3
+    assert "| -8.5 |" in pong and pong.endswith(f"| {gap:,.3f} |") and "n/a" in pong  # DER / SPR: not stored
+    assert "Boxing" not in table  # not run: no row
+    assert (out / "aggregates.md").is_file() and (out / "curves").is_dir()
+    assert r["rows"][0]["score"] == pytest.approx(score)
+    with pytest.raises(ValueError, match="no finished run of drq_eps on Breakout"):
+        atari100k.write_report(atari100k.Atari100kArgs(games=("Breakout",), runs_dir=str(tmp_path)))
