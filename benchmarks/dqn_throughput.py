@@ -1,7 +1,7 @@
 """Environment steps per second of the whole DQN training loop: this project vs Stable-Baselines3.
 
     python -m benchmarks.dqn_throughput [--cartpole-steps 10000] [--atari-steps 2000] [--rounds 3]
-                                        [--threads N] [--no-compile]
+                                        [--threads N] [--no-compile] [--updates 200] [--only-updates]
 
 Both sides train with the same hyperparameters: batch 32, an update every 4 steps, replay
 100k, target sync every 1,000 steps, Adam 1e-4, 1 env; the network is a [64, 64] MLP on
@@ -11,17 +11,24 @@ the replay warm-up (``learning_starts``) and the first updates (so a compiled ru
 is not in its rate), and cover acting, env stepping, storing and updating. Ours runs its
 defaults (eager; channels-last convolutions) and, as a second row, ``compile=True``, whose
 compile time (the first update, and the acting forward) is reported beside it.
+
+A second table gives the cost that dominates an Atari 100k run (an update every agent step):
+gradient updates per second of the ``drq_eps`` and ``der`` presets (sample a batch of 32 from a
+replay of Breakout frames, shift-augment it for DrQ, then :meth:`DQN.update`: three Nature-CNN
+forwards and one backward), eager and with ``compile=True``, on the default device.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import statistics
 import tempfile
 import time
 
 import torch
 
-from agents.dqn import DQN, DQNConfig
+from agents.dqn import DQN, PRESETS, DQNConfig
 from agents.loop import LoopConfig, run_training
 from benchmarks.table import eager_and_compiled_rows, print_table
 from envs import make_env
@@ -110,6 +117,65 @@ def sb3(env_id: str, steps: int) -> float | None:
     return steps / (end - clock.start)
 
 
+def update_rate(preset: str, updates: int, compile: bool = False, device: str = "cpu") -> tuple[float, float]:
+    """(gradient updates/s of ``preset`` on Breakout frames, seconds of its first update)."""
+    seed_everything(0)
+    env = make_env("ALE/Breakout-v5", 1, seed=0, device=device)
+    config = dataclasses.replace(PRESETS[preset], buffer_size=5_000, compile=compile)
+    agent = DQN(config, env.obs_shape, env.obs_dtype, env.num_actions, device=device, seed=0)
+    obs = env.reset()
+    for _ in range(1_000):  # real frames in the replay (random play)
+        actions = agent.act(obs, 1.0)
+        result = env.step(actions)
+        agent.observe(obs, actions, result)
+        obs = result.obs
+    env.close()
+
+    def one() -> None:
+        if config.prioritized:
+            batch = agent.replay.sample(config.batch_size, generator=agent.generator, beta=0.4)
+        else:
+            batch = agent.replay.sample(config.batch_size, generator=agent.generator)
+        agent.update(batch)
+
+    begin = time.perf_counter()
+    one()
+    first = time.perf_counter() - begin
+    for _ in range(5):
+        one()
+    if device != "cpu":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(updates):
+        one()
+    if device != "cpu":
+        torch.cuda.synchronize()
+    return updates / (time.perf_counter() - start), first
+
+
+def update_table(updates: int, rounds: int, compile: bool, device: str) -> None:
+    """The Atari 100k update-rate table (interleaved rounds, medians)."""
+    rows, notes, eager_rates = [], [], {}
+    for preset in ("drq_eps", "der"):
+        rates: dict[bool, list[float]] = {False: [], True: []}
+        firsts: dict[bool, float] = {}
+        for _ in range(rounds):
+            for compiled in (False, True) if compile else (False,):
+                r, first = update_rate(preset, updates, compiled, device)
+                rates[compiled].append(r)
+                firsts.setdefault(compiled, first)
+        eager = eager_rates[preset] = statistics.median(rates[False])
+        rows.append((f"{preset} update (batch 32), eager (default)", eager, None))
+        if compile:
+            rows.append((f"{preset} update (batch 32), --compile", statistics.median(rates[True]), eager))
+            notes.append(f"{preset}: first update {firsts[False]:.2f} s eager, {firsts[True]:.1f} s with --compile "
+                         "(it compiles)")
+    print_table(f"Atari 100k gradient updates/s on {device}, torch threads {torch.get_num_threads()} — the compile "
+                "rows' peer column is our eager rate", rows, "", notes=notes or None)
+    print("- the updates alone of a 100k-step run, eager: "
+          + ", ".join(f"{p} {100_000 / r / 3600:.1f} h" for p, r in eager_rates.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cartpole-steps", type=int, default=10_000)
@@ -117,9 +183,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the table shows medians")
     parser.add_argument("--threads", type=int, default=0, help="torch threads for both (0: torch's default)")
     parser.add_argument("--no-compile", action="store_true", help="skip the compile=True rows")
+    parser.add_argument("--updates", type=int, default=200, help="timed updates per Atari 100k measurement")
+    parser.add_argument("--only-updates", action="store_true", help="only the Atari 100k update table")
+    parser.add_argument("--device", default="cpu", help="device of the Atari 100k update table")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    update_table(args.updates, args.rounds, not args.no_compile, args.device)
+    if args.only_updates:
+        return
     rows, notes = [], []
     for env_id, steps in (("CartPole-v1", args.cartpole_steps), ("ALE/Breakout-v5", args.atari_steps)):
         runs: dict[str, list[float]] = {"eager": [], "peer": [], "compiled": []}
