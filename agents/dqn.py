@@ -531,6 +531,15 @@ PRESETS: dict[str, DQNConfig] = {
     ),
 }
 
+#: One line per preset: its purpose and source (``--help`` lists them; ``--preset list`` shows the values).
+PRESET_NOTES: dict[str, str] = {
+    "nature": "Nature DQN with Adam on Atari, 10M steps (Mnih et al. 2015; the Dopamine / CleanRL settings)",
+    "drq_eps": "DrQ(eps) for Atari 100k: shift augmentation, 10-step double dueling DQN "
+               "(Kostrikov et al. 2020, Agarwal et al. 2021; Dopamine's DrQ_eps.gin)",
+    "der": "data-efficient Rainbow for Atari 100k: C51, noisy nets, PER, 20-step returns (van Hasselt et al. 2019)",
+    "cartpole": "CartPole-v1 in 50k steps (rl-baselines3-zoo's tuned DQN)",
+}
+
 
 def preset(name: str) -> DQNConfig:
     """The named preset; ``ValueError`` listing the known ones for an unknown name."""

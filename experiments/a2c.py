@@ -26,6 +26,11 @@ PRESETS: dict[str, A2CConfig] = {
     "atari": A2CConfig(total_steps=10_000_000, num_envs=16, ent_coef=0.01, vf_coef=0.25),
 }
 
+PRESET_NOTES: dict[str, str] = {
+    "default": "A2C as in Stable-Baselines3 / OpenAI Baselines: RMSProp (7e-4), 5-step returns, 8 envs",
+    "atari": "Atari, 10M steps, 16 envs, entropy 0.01 (Mnih et al. 2016; the Baselines A2C settings)",
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class Args(driver.RunArgs):
@@ -39,7 +44,7 @@ def build(config: A2CConfig, env: TensorVecEnv, device: torch.device, seed: int)
     return A2C(config, env.obs_shape, env.obs_dtype, env.single_action_space, device=device, seed=seed)
 
 
-ALGORITHM = driver.Algorithm("a2c", PRESETS, build, driver.policy_mode)
+ALGORITHM = driver.Algorithm("a2c", PRESETS, build, driver.policy_mode, PRESET_NOTES)
 
 
 def main(argv: Sequence[str] | None = None) -> LoopResult:

@@ -3,6 +3,8 @@
     python -m experiments.compare runs/ --out report/
     python -m experiments.compare runs/sweep-a runs/sweep-b --tag eval/episodic_return --last 5
     python -m experiments.compare runs/ --group-by agent.double --group-by agent.n_step
+    python -m experiments.compare runs/ --tag eval/episodic_return --summary results/cartpole.csv
+    python -m experiments.compare results/cartpole.csv --tag eval/episodic_return --out docs/figures/cartpole
 
 Runs are found under the given directories (any folder with a TensorBoard event file) and read
 with TensorBoard's own event reader. They are grouped by (env, label): the label is the
@@ -18,6 +20,11 @@ runs of one group differ only by seed. The report folder gets:
   optimality gap over envs with 95% stratified-bootstrap intervals (Agarwal et al. 2021), on
   human-normalised scores for Atari and min-max normalised scores otherwise (``--normalize``);
 - ``profile.png``: performance profiles (fraction of runs above each normalised score).
+
+``--summary FILE.csv`` also writes the compared points (one row per run and step: run, env,
+experiment, seed, group, tag, step, value): small enough to commit, where event files are not.
+A ``.csv`` given in place of a run directory is read back as those runs, so a report and its
+pictures can be redrawn from committed summaries alone.
 
 Point estimates come from ``rliable.metrics`` when it is installed, else from
 ``experiments.rl_stats`` (the same definitions; tests check they agree).
@@ -59,7 +66,7 @@ class CompareArgs:
     """Options of the comparison tool."""
 
     run_dirs: tyro.conf.Positional[tuple[str, ...]]
-    """run directories, or folders holding them."""
+    """run directories, folders holding them, or summaries (.csv) written by --summary."""
     tag: str = "charts/episodic_return"
     """scalar to compare (e.g. eval/episodic_return)."""
     out: str = "report"
@@ -75,6 +82,8 @@ class CompareArgs:
     reps: int = 2000
     """bootstrap replicates."""
     seed: int = 0
+    summary: str | None = None
+    """also write the compared points to this CSV (run, env, experiment, seed, group, tag, step, value)."""
 
 
 @dataclasses.dataclass
@@ -159,6 +168,48 @@ def read_scalars(run: Run, tag: str) -> set[str]:
     return tags
 
 
+SUMMARY_FIELDS = ("run", "env_id", "experiment", "seed", "group", "tag", "step", "value")
+
+
+def write_summary(path: Path, runs: Sequence[Run], tag: str) -> Path:
+    """The points of ``tag`` of every run (with its group label), one CSV row each."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(SUMMARY_FIELDS)
+        for r in runs:
+            for step, value in zip(r.steps, r.values, strict=True):
+                writer.writerow([r.path.name, r.env_id, r.experiment, r.seed, r.label, tag, int(step), repr(float(value))])
+    return path
+
+
+def read_summary(path: Path, tag: str) -> list[Run]:
+    """The runs of a summary written by :func:`write_summary`, with their points of ``tag``
+    and the group labels they were written with."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or tuple(reader.fieldnames) != SUMMARY_FIELDS:
+            raise ValueError(f"{path} is not a compare summary (columns {', '.join(SUMMARY_FIELDS)})")
+        rows = list(reader)
+    tags = sorted({row["tag"] for row in rows})
+    if tag not in tags:
+        raise ValueError(f"{path} holds {', '.join(tags) or 'no'} points, not {tag!r}; give --tag {tags[0] if tags else tag}")
+    runs: dict[str, Run] = {}
+    points: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for row in rows:
+        if row["tag"] != tag:
+            continue
+        key = row["run"]
+        if key not in runs:
+            runs[key] = Run(path / key, row["env_id"], row["experiment"], int(row["seed"]), {}, label=row["group"])
+        points[key].append((float(row["step"]), float(row["value"])))
+    for key, run in runs.items():
+        steps, values = np.array(points[key]).T
+        order = np.argsort(steps, kind="stable")
+        run.steps, run.values = steps[order], values[order]
+    return list(runs.values())
+
+
 def _label(run: Run, keys: Sequence[str]) -> str:
     parts = [run.experiment]
     for key in keys:
@@ -196,7 +247,12 @@ def run(args: CompareArgs) -> dict[str, Any]:
     """Build the report; returns the per-group scores, the aggregates and the written files."""
     if args.last < 1 or args.points < 2 or args.reps < 1:
         raise ValueError(f"--last >= 1, --points >= 2 and --reps >= 1 are needed, got {args.last}, {args.points}, {args.reps}")
-    runs = find_runs(args.run_dirs)
+    summaries = [Path(p) for p in args.run_dirs if p.endswith(".csv")]
+    folders = [p for p in args.run_dirs if not p.endswith(".csv")]
+    if summaries and args.group_by:
+        raise ValueError("--group-by does not apply to summaries (.csv): their groups were fixed when they were "
+                         "written; give the run directories instead")
+    runs = find_runs(folders) if folders else []
     for r in runs:
         for f in sorted(r.path.glob("events.out.tfevents.*")):
             problem = event_file_problem(f)
@@ -205,6 +261,13 @@ def run(args: CompareArgs) -> dict[str, Any]:
     all_tags: set[str] = set()
     for r in runs:
         all_tags |= read_scalars(r, args.tag)
+    for r in runs:
+        if r.values.size:
+            r.label = _label(r, args.group_by)
+    for summary in summaries:
+        if not summary.is_file():
+            raise ValueError(f"no such summary file: {summary}")
+        runs += read_summary(summary, args.tag)
     with_tag = [r for r in runs if r.values.size]
     if not with_tag:
         raise ValueError(f"no run has the tag {args.tag!r}; tags present: {sorted(all_tags)}")
@@ -212,8 +275,6 @@ def run(args: CompareArgs) -> dict[str, Any]:
     if missing:
         names = ", ".join(r.path.name for r in missing[:5]) + (" ..." if len(missing) > 5 else "")
         print(f"warning: {len(missing)} run(s) without {args.tag!r} left out: {names}", file=sys.stderr)
-    for r in with_tag:
-        r.label = _label(r, args.group_by)
     rng = np.random.default_rng(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -350,6 +411,8 @@ def run(args: CompareArgs) -> dict[str, Any]:
     files.append(out / "profile.png")
     fig.savefig(files[-1], dpi=100)
     plt.close(fig)
+    if args.summary is not None:
+        files.append(write_summary(Path(args.summary), with_tag, args.tag))
     return {"groups": {k: [m.path for m in v] for k, v in groups.items()}, "finals": finals, "scores": score_rows,
             "aggregates": aggregates, "matrices": matrices, "files": files, "metrics_source": source}  # fmt: skip
 

@@ -72,15 +72,36 @@ class Algorithm:
       presets: named agent configurations.
       build: ``build(config, env, device, seed) -> agent``.
       eval_policy: ``eval_policy(agent, config, rng) -> (obs -> actions)``.
+      notes: per preset, one line: its purpose and source (shown by ``--help``).
     """
 
     name: str
     presets: dict[str, Any]
     build: Callable[[Any, TensorVecEnv, torch.device, int], Any]
     eval_policy: Callable[[Any, Any, np.random.Generator], Callable[[torch.Tensor], torch.Tensor]]
+    notes: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if set(self.notes) != set(self.presets):
+            raise ValueError(f"{self.name}: preset notes {sorted(self.notes)} do not match presets {sorted(self.presets)}")
 
     def preset(self, name: str) -> Any:
         return choose("preset", name, self.presets)
+
+    def presets_help(self) -> str:
+        """The presets, one line each, for ``--help``."""
+        lines = [f"  {name}: {note}" for name, note in self.notes.items()]
+        return "presets (--preset NAME; --preset list shows their values side by side):\n" + "\n".join(lines)
+
+    def presets_table(self) -> str:
+        """Every preset's values side by side: a row per field, a column per preset."""
+        names = list(self.presets)
+        rows = [["field", *names]]
+        for f in dataclasses.fields(next(iter(self.presets.values()))):
+            rows.append([f.name, *(repr(getattr(self.presets[n], f.name)) for n in names)])
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+        return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
 def policy_mode(agent: Any, config: Any, rng: np.random.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -97,7 +118,12 @@ def parse_args(argv: Sequence[str] | None, defaults: Any, algo: Algorithm, descr
             name = argv[i + 1]
         elif a.startswith("--preset="):
             name = a.split("=", 1)[1]
+    if name == "list":
+        print(algo.presets_table())
+        raise SystemExit(0)
     base = dataclasses.replace(defaults, preset=name, agent=algo.preset(name))
+    if algo.notes:
+        description = f"{description.rstrip()}\n\n{algo.presets_help()}"
     return tyro.cli(type(defaults), args=argv, default=base, description=description,
                     config=(tyro.conf.OmitArgPrefixes,))
 

@@ -7,9 +7,10 @@
 TensorBoard: ``train/loss`` and ``train/bit_error`` (bits wrong per sequence) against training
 sequences seen; ``eval/bit_error`` on fresh sequences from the training range and
 ``eval/bit_error/len_<L>`` at each evaluation length (longer than trained on, to test
-generalisation); images ``memory/io`` (input | target | output, time left to right) and
-``memory/read_weights`` / ``memory/write_weights`` (slots x time, one panel per head), as in the
-papers' figures.
+generalisation); at every evaluation the figure ``memory/figure`` (IMAGES tab): input | target
+| output of one sequence, each read and write head's weighting over time and, for the DNC, memory
+usage over time and the temporal link matrix at the last step, with colour bars
+(:mod:`experiments.memory_pictures`; ``--save-pictures`` also writes them as PNG files).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 from torch import nn
 
 from experiments.common import parse_and_run, rebuild, resolve_device
+from experiments.memory_pictures import log_memory_figure, trace
 from foundations.checks import choose, positive_int
 from foundations.interrupts import StopRequests
 from foundations.perf import keep_freed_memory
@@ -32,7 +34,7 @@ from foundations.runlog import RunLogger, Tags, load_checkpoint, save_checkpoint
 from foundations.seeding import get_rng_state, seed_everything, set_rng_state
 from memory_nets import DNC, NTM
 from memory_nets.baseline import LSTMBaseline
-from memory_nets.tasks import TASKS, TaskBatch, bit_errors, masked_bce
+from memory_nets.tasks import TASKS, bit_errors, masked_bce
 
 EXPERIMENT = "memory_task"
 CHECKPOINT_FORMAT = 1
@@ -81,7 +83,10 @@ class MemoryTaskArgs:
     stop_bit_error: float = -1.0
     """stop once eval/bit_error is at or under this (negative: never; the run still evaluates,
     logs images and checkpoints at the stop)."""
-    images_every: int = 5_000
+    images_every: int = 0
+    """draw the memory figure every this many training sequences (0: at every evaluation) and at the end."""
+    save_pictures: bool = False
+    """also save each memory figure as <run dir>/pictures/memory-<sequences>.png."""
     checkpoint_every: int = 5_000
     seed: int = 1
     device: str = "auto"
@@ -96,8 +101,10 @@ class MemoryTaskArgs:
 
     def __post_init__(self) -> None:
         for name in ("bits", "min_length", "max_length", "batch_size", "num_sequences", "eval_every",
-                     "eval_sequences", "images_every", "checkpoint_every"):
+                     "eval_sequences", "checkpoint_every"):
             positive_int(name, getattr(self, name))
+        if self.images_every < 0:
+            raise ValueError(f"images_every must be >= 0 (0: at every evaluation), got {self.images_every}")
         if self.min_length > self.max_length:
             raise ValueError(f"min_length ({self.min_length}) must be <= max_length ({self.max_length})")
         if not self.learning_rate > 0:
@@ -155,47 +162,15 @@ def evaluate(model: nn.Module, task: Any, sequences: int, batch_size: int, seed:
     return total / sequences
 
 
-@torch.no_grad()
-def trace(model: nn.Module, batch: TaskBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Run the first sequence of ``batch`` step by step: ``(logits [T, out], weightings)``.
-
-    ``weightings`` maps ``read_weights`` / ``write_weights`` to ``[T, heads, N]`` (empty for the LSTM).
-    """
-    x = batch.inputs[:, :1]
-    if not hasattr(model, "step"):
-        logits, _ = model(x)
-        return logits[:, 0], {}
-    state = model.initial_state(1)
-    outputs, history = [], {"read_weights": [], "write_weights": []}
-    for t in range(x.shape[0]):
-        y, state = model(x[t], state)
-        outputs.append(y[0])
-        for key in history:
-            history[key].append(getattr(state, key)[0])
-    return torch.stack(outputs), {k: torch.stack(v) for k, v in history.items()}
-
-
-def _panel(x: torch.Tensor, scale: int = 4) -> torch.Tensor:
-    """``[T, C]`` values in [0, 1] -> ``[C * scale, T * scale]`` image (time left to right)."""
-    img = x.t().clamp(0, 1)
-    return img.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
-
-
-def _side_by_side(panels: list[torch.Tensor], gap: int = 4) -> torch.Tensor:
-    height = max(p.shape[0] for p in panels)
-    padded = [torch.nn.functional.pad(p, (0, gap, 0, height - p.shape[0]), value=0.5) for p in panels]
-    return torch.cat(padded, dim=1)
-
-
-def log_images(logger: RunLogger, model: nn.Module, task: Any, step: int, seed: int, device: torch.device) -> None:
-    """Input | target | output of one sequence, and each head's weightings over time."""
+def log_images(logger: RunLogger, model: nn.Module, task: Any, step: int, seed: int, device: torch.device,
+               png_dir: Path | None = None) -> None:
+    """The memory figure of one sequence of the longest training length (the same sequence at
+    every call), under ``memory/figure``; also ``png_dir/memory-<step>.png`` when given."""
     batch = task.with_lengths(task_max(task), task_max(task)).sample(1, torch.Generator().manual_seed(seed)).to(device)
-    logits, weights = trace(model, batch)
-    io = _side_by_side([_panel(batch.inputs[:, 0]), _panel(batch.targets[:, 0]), _panel(torch.sigmoid(logits))])
-    logger.writer.add_image("memory/io", io.cpu(), step, dataformats="HW")
-    for key, w in weights.items():  # [T, heads, N]
-        heads = [_panel(w[:, h] / w[:, h].amax().clamp_min(1e-6), scale=2) for h in range(w.shape[1])]
-        logger.writer.add_image(f"memory/{key}", _side_by_side(heads).cpu(), step, dataformats="HW")
+    memory = trace(model, batch.inputs[:, 0])
+    png = None if png_dir is None else png_dir / f"memory-{step}.png"
+    log_memory_figure(logger.writer, "memory/figure", step, batch.inputs[:, 0].cpu(), batch.targets[:, 0].cpu(),
+                      memory, png=png, title=f"{type(model).__name__} after {step:,} sequences")
 
 
 def task_max(task: Any) -> int:
@@ -263,6 +238,7 @@ def train(args: MemoryTaskArgs, stop_at: int | None = None) -> dict[str, Any]:
 
     results: dict[str, float] = {}
     history: list[tuple[int, dict[str, float]]] = []
+    pictures = logger.run_dir / "pictures" if args.save_pictures else None
     last_log = seen
     with StopRequests() as stop:  # Ctrl-C / SIGTERM: finish the step, checkpoint, return
         try:
@@ -286,15 +262,17 @@ def train(args: MemoryTaskArgs, stop_at: int | None = None) -> dict[str, Any]:
                                         "train/curriculum_length": level}, seen)
                     last_log = seen
                 logger.progress(seen)
-                if _crossed(before, seen, args.eval_every) or seen >= args.num_sequences:
+                evaluated = _crossed(before, seen, args.eval_every) or seen >= args.num_sequences
+                if evaluated:
                     results = run_evaluation()
                     history.append((seen, results))
                     if results[Tags.EVAL_BIT_ERROR] <= args.stop_bit_error:
-                        log_images(logger, model, task, seen, args.seed, device)
+                        log_images(logger, model, task, seen, args.seed, device, pictures)
                         save()
                         break
-                if _crossed(before, seen, args.images_every) or seen >= args.num_sequences:
-                    log_images(logger, model, task, seen, args.seed, device)
+                if ((evaluated if args.images_every == 0 else _crossed(before, seen, args.images_every))
+                        or seen >= args.num_sequences):
+                    log_images(logger, model, task, seen, args.seed, device, pictures)
                 if _crossed(before, seen, args.checkpoint_every) or seen >= args.num_sequences:
                     save()
                 if (stop_at is not None and seen >= stop_at) or stop.requested:

@@ -44,6 +44,13 @@ PRESETS: dict[str, PPOConfig] = {
                        update_epochs=4, num_minibatches=4, ent_coef=0.01),
 }
 
+PRESET_NOTES: dict[str, str] = {
+    "classic": "PPO's defaults for classic control (Schulman et al. 2017; CleanRL's ppo.py)",
+    "cartpole": "CartPole-v1 in 100k steps (rl-baselines3-zoo's tuned PPO, without value clipping)",
+    "pendulum": "Pendulum-v1, continuous actions, 300k steps (rl-baselines3-zoo's setting, rewards scaled 0.1)",
+    "atari": "Atari with the Nature CNN, 10M steps (CleanRL's ppo_atari.py)",
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class Args(driver.RunArgs):
@@ -56,7 +63,7 @@ def build(config: PPOConfig, env: TensorVecEnv, device: torch.device, seed: int)
     return PPO(config, env.obs_shape, env.obs_dtype, env.single_action_space, device=device, seed=seed)
 
 
-ALGORITHM = driver.Algorithm("ppo", PRESETS, build, driver.policy_mode)
+ALGORITHM = driver.Algorithm("ppo", PRESETS, build, driver.policy_mode, PRESET_NOTES)
 
 
 def main(argv: Sequence[str] | None = None) -> LoopResult:

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 from agents.loop import LoopResult
 from experiments import driver
-from experiments.ppo import PRESETS, Args, build
+from experiments.ppo import PRESET_NOTES, PRESETS, Args, build
 
-ALGORITHM = driver.Algorithm("ppo_atari", PRESETS, build, driver.policy_mode)
+ALGORITHM = driver.Algorithm("ppo_atari", PRESETS, build, driver.policy_mode, PRESET_NOTES)
 DEFAULTS = dataclasses.replace(Args(), env_id="ALE/Pong-v5", preset="atari")
 
 

@@ -22,6 +22,10 @@ PRESETS: dict[str, REINFORCEConfig] = {
                                 gamma=0.99, hidden_sizes=(64, 64)),
 }
 
+PRESET_NOTES: dict[str, str] = {
+    "cartpole": "Monte Carlo policy gradient with a learned baseline on CartPole-v1 (Williams 1992; Sutton & Barto 13.4)",
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class Args(driver.RunArgs):
@@ -34,7 +38,7 @@ def build(config: REINFORCEConfig, env: TensorVecEnv, device: torch.device, seed
     return REINFORCE(config, env.obs_shape, env.obs_dtype, env.single_action_space, device=device, seed=seed)
 
 
-ALGORITHM = driver.Algorithm("reinforce", PRESETS, build, driver.policy_mode)
+ALGORITHM = driver.Algorithm("reinforce", PRESETS, build, driver.policy_mode, PRESET_NOTES)
 
 
 def main(argv: Sequence[str] | None = None) -> LoopResult:

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from experiments import atari100k, driver, dqn_atari
+from experiments import atari100k, dqn_atari, driver
 from experiments.atari100k_published import AGGREGATES, GAMES, PER_GAME, PRESET_OF
 from experiments.atari_scores import SCORES
 

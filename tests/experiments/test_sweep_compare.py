@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,6 +103,26 @@ def test_compare_report_numbers_and_pictures(tmp_path: Path) -> None:
         pixels = mpimg.imread(path)
         assert pixels.shape[0] > 200 and pixels.std() > 0.05  # a real picture, not a blank canvas
     assert "IQM" in (tmp_path / "report" / "aggregates.md").read_text()
+
+
+def test_a_summary_redraws_the_same_report_without_the_event_files(tmp_path: Path) -> None:
+    _write_runs(tmp_path / "runs")
+    summary = tmp_path / "summary.csv"
+    first = compare.main([str(tmp_path / "runs"), "--out", str(tmp_path / "a"), "--last", "3", "--group-by",
+                          "agent.lr", "--summary", str(summary)])
+    rows = list(csv.DictReader(open(summary)))
+    assert len(rows) == 2 * 2 * 2 * 11 and rows[0]["group"] == "dqn agent.lr=0.1" and rows[0]["tag"] == "charts/episodic_return"
+    shutil.rmtree(tmp_path / "runs")  # only the summary is left
+    again = compare.main([str(summary), "--out", str(tmp_path / "b"), "--last", "3"])
+    assert (tmp_path / "a" / "scores.md").read_text() == (tmp_path / "b" / "scores.md").read_text()
+    assert (tmp_path / "a" / "aggregates.md").read_text() == (tmp_path / "b" / "aggregates.md").read_text()
+    assert sorted(p.name for p in (tmp_path / "b").glob("curves-*.png")) == ["curves-ALE-Breakout-v5.png",
+                                                                           "curves-ALE-Pong-v5.png"]
+    assert set(first["aggregates"]) == set(again["aggregates"])
+    with pytest.raises(ValueError, match="holds charts/episodic_return points, not 'eval/episodic_return'"):
+        compare.run(compare.CompareArgs(run_dirs=(str(summary),), tag="eval/episodic_return", out=str(tmp_path / "c")))
+    with pytest.raises(ValueError, match="--group-by does not apply to summaries"):
+        compare.run(compare.CompareArgs(run_dirs=(str(summary),), group_by=("agent.lr",), out=str(tmp_path / "c")))
 
 
 def test_compare_bad_input_names_what_exists(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

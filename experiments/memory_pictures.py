@@ -1,0 +1,138 @@
+"""Figures of what a memory network did on one sequence: input | target | output, each head's
+read and write weightings over time and, for the DNC, memory usage over time and the temporal
+link matrix at the last step.
+
+``trace(model, inputs)`` runs a core step by step and keeps what the figure shows;
+``memory_figure(...)`` draws it (a ``matplotlib.figure.Figure`` outside pyplot's registry, so
+nothing accumulates over a long run); ``log_memory_figure`` sends it to TensorBoard's IMAGES tab
+(``SummaryWriter.add_figure``) and, on request, to a PNG file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
+
+
+@dataclasses.dataclass
+class MemoryTrace:
+    """One sequence through a core, step by step (``T`` steps, ``N`` memory slots).
+
+    Attributes:
+      outputs: ``[T, out]`` the core's outputs (logits).
+      read_weights: ``[T, R, N]``; write_weights: ``[T, Hw, N]`` (``None`` for an LSTM).
+      usage: ``[T, N]`` DNC memory usage after each step (``None`` for the NTM).
+      link: ``[Hw, N, N]`` DNC temporal link matrices after the last step (``None`` for the NTM).
+    """
+
+    outputs: torch.Tensor
+    read_weights: torch.Tensor | None = None
+    write_weights: torch.Tensor | None = None
+    usage: torch.Tensor | None = None
+    link: torch.Tensor | None = None
+
+
+@torch.no_grad()
+def trace(model: nn.Module, inputs: torch.Tensor) -> MemoryTrace:
+    """Run ``inputs`` ``[T, in]`` (one sequence) through ``model`` one step at a time.
+
+    Cores with a ``step`` (NTM, DNC) are stepped with their state; others (``nn.LSTM``-like
+    baselines) run the sequence at once and have no weightings.
+    """
+    x = inputs[:, None]  # [T, 1, in]
+    if not hasattr(model, "step"):
+        logits, _ = model(x)
+        return MemoryTrace(outputs=logits[:, 0].cpu())
+    state = model.initial_state(1)
+    outputs, reads, writes, usage = [], [], [], []
+    for t in range(x.shape[0]):
+        y, state = model(x[t], state)
+        outputs.append(y[0])
+        reads.append(state.read_weights[0])
+        writes.append(state.write_weights[0])
+        if hasattr(state, "usage"):
+            usage.append(state.usage[0])
+    return MemoryTrace(
+        outputs=torch.stack(outputs).cpu(),
+        read_weights=torch.stack(reads).cpu(),
+        write_weights=torch.stack(writes).cpu(),
+        usage=torch.stack(usage).cpu() if usage else None,
+        link=state.link[0].cpu() if hasattr(state, "link") else None,
+    )
+
+
+def _heatmap(fig: Figure, ax, values: torch.Tensor, title: str, ylabel: str, xlabel: str = "time step",
+             cmap: str = "viridis", vmax: float | None = None) -> None:
+    """``values`` ``[rows, cols]`` as an image with labelled axes and a colour bar."""
+    image = ax.imshow(values.float().numpy(), aspect="auto", origin="lower", interpolation="nearest", cmap=cmap,
+                      vmin=0.0, vmax=vmax)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=7)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
+
+
+def memory_figure(inputs: torch.Tensor, targets: torch.Tensor, memory: MemoryTrace, title: str = "") -> Figure:
+    """The figure of one traced sequence.
+
+    Row 1: input | target | output (sigmoid of the logits), channels x time. Row 2: every read
+    head's, then every write head's weighting, memory slot x time. Row 3 (DNC): usage, slot x
+    time, and each write head's link matrix at the last step, slot x slot.
+
+    Args:
+      inputs: ``[T, in]``; targets: ``[T, out]`` in [0, 1]; memory: from :func:`trace`.
+    """
+    heads: list[tuple[str, torch.Tensor]] = []
+    if memory.read_weights is not None and memory.write_weights is not None:
+        heads += [(f"read head {h}", memory.read_weights[:, h]) for h in range(memory.read_weights.shape[1])]
+        heads += [(f"write head {h}", memory.write_weights[:, h]) for h in range(memory.write_weights.shape[1])]
+    dnc: list[tuple[str, torch.Tensor, str, str]] = []
+    if memory.usage is not None:
+        dnc.append(("usage", memory.usage.t(), "memory slot", "time step"))
+    if memory.link is not None:
+        dnc += [(f"link matrix (write head {h}), last step", memory.link[h], "to slot", "from slot")
+                for h in range(memory.link.shape[0])]
+    rows = 1 + bool(heads) + bool(dnc)
+    cols = max(3, len(heads), len(dnc))
+    fig = Figure(figsize=(3.6 * cols, 2.8 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.set_visible(False)
+
+    def show(r: int, c: int, *args, **kwargs) -> None:
+        axes[r, c].set_visible(True)
+        _heatmap(fig, axes[r, c], *args, **kwargs)
+
+    outputs = torch.sigmoid(memory.outputs.float())
+    show(0, 0, inputs.t(), "input", "channel", cmap="gray_r", vmax=1.0)
+    show(0, 1, targets.t(), "target", "channel", cmap="gray_r", vmax=1.0)
+    show(0, 2, outputs.t(), "output (sigmoid)", "channel", cmap="gray_r", vmax=1.0)
+    for i, (name, w) in enumerate(heads):  # w [T, N]
+        show(1, i, w.t(), f"{name} weighting", "memory slot", cmap="magma")
+    for i, (name, values, ylabel, xlabel) in enumerate(dnc):
+        show(rows - 1, i, values, name, ylabel, xlabel=xlabel, cmap="magma")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def log_memory_figure(writer: SummaryWriter, tag: str, step: int, inputs: torch.Tensor, targets: torch.Tensor,
+                      memory: MemoryTrace, png: Path | None = None, title: str = "") -> Figure:
+    """Draw the figure, add it to TensorBoard under ``tag`` at ``step`` and, if ``png`` is given,
+    save it there; returns the (closed) figure."""
+    fig = memory_figure(inputs, targets, memory, title)
+    if png is not None:
+        png.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(png, dpi=90)
+    writer.add_figure(tag, fig, step, close=True)
+    return fig
