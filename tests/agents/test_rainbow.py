@@ -249,3 +249,27 @@ def test_prioritized_sampling_with_long_n_step_windows_right_after_the_warm_up()
         batch = buf.sample(32, generator=g)
         assert bool(buf.ready(batch.indices).all())
         torch.testing.assert_close(batch.discounts, torch.full((32,), 0.99**20))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_c51_update_on_cuda_matches_cpu():
+    """The C51 loss and update on CUDA (noise and shifts come from each device's own generator, so
+    those are compared by their statistics elsewhere; this checks the distributional math)."""
+    config = DQNConfig(buffer_size=100, learning_starts=0, double=True, dueling=True, num_atoms=51, batch_size=6)
+    g = torch.Generator().manual_seed(1)
+    batch = ReplayBatch(obs=torch.randint(0, 256, (6, 4, 84, 84), dtype=torch.uint8, generator=g),
+                        actions=torch.tensor([0, 1, 2, 0, 1, 2]), rewards=torch.tensor([0.0, 1.0, -1.0, 3.0, 0.3, 0.0]),
+                        next_obs=torch.randint(0, 256, (6, 4, 84, 84), dtype=torch.uint8, generator=g),
+                        discounts=torch.tensor([0.9, 0.0, 0.81, 0.9, 0.5, 1.0]), indices=torch.arange(6),
+                        weights=torch.ones(6))
+    agents, metrics = {}, {}
+    for device in ("cpu", "cuda"):
+        torch.manual_seed(0)
+        agents[device] = DQN(config, (4, 84, 84), torch.uint8, 3, device=device, seed=0)
+        moved = ReplayBatch(**{k: v.to(device) for k, v in vars(batch).items()})
+        metrics[device] = agents[device].update(moved)
+    torch.testing.assert_close(metrics["cpu"]["losses/td_loss"], metrics["cuda"]["losses/td_loss"].cpu(),
+                               atol=1e-4, rtol=1e-4)
+    for a, b in zip(agents["cpu"].q.parameters(), agents["cuda"].q.parameters(), strict=True):
+        torch.testing.assert_close(a, b.cpu(), atol=1e-4, rtol=1e-3)

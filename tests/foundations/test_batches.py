@@ -139,3 +139,7 @@ def test_batches_and_augment_on_cuda_match_cpu() -> None:
     a = aug(data.x, torch.Generator().manual_seed(1))
     b = aug(data.x.cuda(), torch.Generator().manual_seed(1))
     assert torch.equal(a, b.cpu())
+    frames = torch.randint(0, 256, (32, 4, 84, 84), dtype=torch.uint8)
+    shifted_cpu = random_crop(frames, 4, torch.Generator().manual_seed(2), mode="replicate")
+    shifted_gpu = random_crop(frames.cuda(), 4, torch.Generator().manual_seed(2), mode="replicate")
+    assert shifted_gpu.device.type == "cuda" and torch.equal(shifted_cpu, shifted_gpu.cpu())
