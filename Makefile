@@ -12,7 +12,7 @@ RUN_ARGS   ?=
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: run test install install-dev lint clean
+.PHONY: run test install install-dev lint figures clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ test: install-dev
 
 lint: install-dev
 	$(BIN)/ruff check .
+
+# The README's learning-curve pictures, redrawn from the committed summaries under results/.
+figures: install
+	$(BIN)/python -m experiments.compare results/cartpole/eval.csv --tag eval/episodic_return --last 1 --out docs/figures/cartpole
+	$(BIN)/python -m experiments.compare results/memory/copy.csv --tag eval/bit_error --last 1 --out docs/figures/copy
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

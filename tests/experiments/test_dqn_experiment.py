@@ -148,7 +148,7 @@ def test_everyday_mistakes_are_one_line_with_status_2(tmp_path, capsys, monkeypa
 
 
 def test_atari_run_stores_frames_once_logs_and_checkpoints_what_is_stored(tmp_path):
-    argv = ["--runs-dir", str(tmp_path), "--no-progress", "--device", "cpu", "--preset", "atari100k",
+    argv = ["--runs-dir", str(tmp_path), "--no-progress", "--device", "cpu", "--preset", "drq_eps",
             "--total-steps", "300", "--learning-starts", "100", "--eval-interval", "0",
             "--eval-episodes", "1", "--log-interval", "100", "--max-episode-frames", "400"]
     args = driver.parse_args(argv, dqn_atari.DEFAULTS, dqn_atari.ALGORITHM, "")

@@ -70,7 +70,7 @@ def test_explain_script_image_and_tabular(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_explain_script_on_a_dqn_atari_checkpoint(tmp_path: Path) -> None:
-    argv = ["--runs-dir", str(tmp_path), "--no-progress", "--device", "cpu", "--preset", "atari100k",
+    argv = ["--runs-dir", str(tmp_path), "--no-progress", "--device", "cpu", "--preset", "drq_eps",
             "--total-steps", "200", "--learning-starts", "100", "--buffer-size", "500", "--eval-interval", "0",
             "--eval-episodes", "1", "--log-interval", "100", "--max-episode-frames", "300"]  # fmt: skip
     args = driver.parse_args(argv, dqn_atari.DEFAULTS, dqn_atari.ALGORITHM, "")
