@@ -104,7 +104,11 @@ def memory_figure(inputs: torch.Tensor, targets: torch.Tensor, memory: MemoryTra
                 for h in range(memory.link.shape[0])]
     rows = 1 + bool(heads) + bool(dnc)
     cols = max(3, len(heads), len(dnc))
-    fig = Figure(figsize=(3.6 * cols, 2.8 * rows), layout="constrained")
+    width, height = 3.6 * cols, 2.8 * rows + 0.3
+    fig = Figure(figsize=(width, height), dpi=80)
+    # margins fixed in inches (a constrained layout re-solves for every colour bar: seconds a figure)
+    fig.subplots_adjust(left=0.5 / width, right=1 - 0.45 / width, bottom=0.45 / height, top=1 - 0.6 / height,
+                        wspace=0.45, hspace=0.6)
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.set_visible(False)
@@ -122,7 +126,7 @@ def memory_figure(inputs: torch.Tensor, targets: torch.Tensor, memory: MemoryTra
     for i, (name, values, ylabel, xlabel) in enumerate(dnc):
         show(rows - 1, i, values, name, ylabel, xlabel=xlabel, cmap="magma")
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=10, y=1 - 0.12 / height, va="top")
     return fig
 
 
