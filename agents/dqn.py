@@ -218,13 +218,16 @@ class QNetwork(nn.Module):
         adv = self.advantage(h).view(-1, self.num_actions, self.num_atoms)
         return self.value(h).view(-1, 1, self.num_atoms) + adv - adv.mean(dim=1, keepdim=True)
 
+    def values(self, logits: torch.Tensor) -> torch.Tensor:
+        """Means of return distributions given by their logits ``[..., num_atoms]`` -> ``[...]``
+        (C51's action values)."""
+        return (logits.softmax(dim=-1) * self.support).sum(dim=-1)
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """``obs`` ``[batch, *obs_shape]`` -> ``[batch, num_actions]`` action values (C51: the
-        means of the return distributions)."""
+        means of the return distributions, :meth:`values`)."""
         logits = self.logits(obs)
-        if self.num_atoms == 1:
-            return logits.squeeze(2)
-        return (logits.softmax(dim=2) * self.support).sum(dim=2)
+        return logits.squeeze(2) if self.num_atoms == 1 else self.values(logits)
 
 
 class DQN:
@@ -417,11 +420,11 @@ class DQN:
         log_p = logits[torch.arange(actions.shape[0], device=actions.device), actions].log_softmax(dim=-1)
         with torch.no_grad():
             logits_t = self.target.logits(next_obs)
-            selector = self.q(next_obs) if self.config.double else (logits_t.softmax(dim=2) * support).sum(dim=2)
+            selector = self.q(next_obs) if self.config.double else self.target.values(logits_t)
             target = targets.categorical_q_learning_target(rewards, discounts, logits_t, selector, support)
         cross_entropy = -(target * log_p).sum(dim=-1)  # [batch]
         loss = cross_entropy.mean() if weights is None else (cross_entropy * weights).mean()
-        q_sa = (log_p.detach().exp() * support).sum(dim=-1)
+        q_sa = self.q.values(log_p.detach())
         return loss, cross_entropy.detach(), q_sa
 
     def augment(self, images: torch.Tensor) -> torch.Tensor:

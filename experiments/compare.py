@@ -97,6 +97,11 @@ class Run:
     values: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     label: str = ""
 
+    def set_points(self, steps: np.ndarray, values: np.ndarray) -> None:
+        """Keep ``steps`` / ``values`` (float64), ordered by step (ties keep their order)."""
+        order = np.argsort(steps, kind="stable")
+        self.steps, self.values = steps[order], values[order]
+
 
 _NAME = re.compile(r"^(?P<env>.+?)__(?P<exp>.+?)__(?P<seed>-?\d+)__\d+(-\d+)?$")
 
@@ -161,10 +166,8 @@ def read_scalars(run: Run, tag: str) -> set[str]:
     tags = set(events.Tags().get("scalars", []))
     if tag in tags:
         points = events.Scalars(tag)
-        steps = np.array([p.step for p in points], dtype=np.float64)
-        values = np.array([p.value for p in points], dtype=np.float64)
-        order = np.argsort(steps, kind="stable")
-        run.steps, run.values = steps[order], values[order]
+        run.set_points(np.array([p.step for p in points], dtype=np.float64),
+                       np.array([p.value for p in points], dtype=np.float64))
     return tags
 
 
@@ -204,9 +207,7 @@ def read_summary(path: Path, tag: str) -> list[Run]:
             runs[key] = Run(path / key, row["env_id"], row["experiment"], int(row["seed"]), {}, label=row["group"])
         points[key].append((float(row["step"]), float(row["value"])))
     for key, run in runs.items():
-        steps, values = np.array(points[key]).T
-        order = np.argsort(steps, kind="stable")
-        run.steps, run.values = steps[order], values[order]
+        run.set_points(*np.array(points[key], dtype=np.float64).T)
     return list(runs.values())
 
 
