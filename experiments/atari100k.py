@@ -11,9 +11,9 @@ the protocol of Dopamine's ``labs/atari_100k`` (which produced the published DrQ
 numbers): 100k agent steps of 4 frames, no sticky actions, the minimal action set, no no-op
 starts and no FIRE at reset, a life loss ends the learner's episode, games cut at 108k frames
 (27k steps), then one evaluation of 100 full games at the preset's evaluation epsilon (0.001),
-on raw game scores. The runs go through :mod:`experiments.sweep` into ``<runs-dir>/<preset>/``,
-so the same command again skips finished runs and resumes interrupted ones from their
-checkpoints. The report folder ``<runs-dir>/<preset>/report/`` gets:
+on raw game scores. The runs go through :mod:`experiments.sweep` (Ray Tune) with storage
+``<runs-dir>/<preset>/``, so the same command again skips finished runs and resumes interrupted
+ones from their checkpoints. The report folder ``<runs-dir>/<preset>/report/`` gets:
 
 - ``results.csv``: per run, game, seed, preset, final score (mean of the 100 evaluation games),
   human-normalised score, steps, active wall time, commit and the run's configuration;
@@ -67,7 +67,7 @@ class Atari100kArgs:
     runs_dir: str = "runs/atari100k"
     """parent of the preset's sweep folder (<runs-dir>/<preset>/)."""
     workers: int | None = None
-    """runs at a time on this machine (default: CPU cores // cpus-per-run)."""
+    """runs at a time (default: as many as the CPUs and GPUs allow)."""
     cpus_per_run: int = 1
     gpus_per_run: float = 0.0
     ray_address: str | None = None
@@ -102,7 +102,7 @@ def sweep_args(args: Atari100kArgs, device: str) -> sweep.SweepArgs:
     config = f"preset={args.preset} {PROTOCOL} eval-episodes={args.eval_episodes} device={device}"
     return sweep.SweepArgs(
         experiment="dqn_atari", env_ids=tuple(f"ALE/{g}-v5" for g in games(args.games)), seeds=args.seeds,
-        configs=(config,), runs_dir=str(Path(args.runs_dir) / args.preset), workers=args.workers,
+        configs=(config,), storage=str(Path(args.runs_dir) / args.preset), workers=args.workers,
         cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, ray_address=args.ray_address,
     )
 
@@ -129,11 +129,12 @@ def active_seconds(times: Sequence[float]) -> float:
 def collect(root: Path, preset: str, names: Sequence[str], seeds: Sequence[int]) -> list[dict[str, Any]]:
     """One row per finished run of ``names`` x ``seeds`` under ``root`` (the newest run directory
     of each); runs without a final evaluation are left out."""
+    found = compare.find_runs([str(root)]) if root.is_dir() and any(root.rglob("events.out.tfevents.*")) else []
     rows = []
     for game in names:
         for seed in seeds:
-            spec = sweep.RunSpec("", f"ALE/{game}-v5", seed, 0, "")
-            dirs = [d for d in sweep._run_dirs(root / "cfg0", spec, "dqn_atari") if list(d.glob("events.out.tfevents.*"))]
+            dirs = sorted((r.path for r in found if r.experiment == "dqn_atari" and r.env_id == f"ALE/{game}-v5"
+                           and r.seed == seed), key=lambda p: p.stat().st_mtime)
             if not dirs:
                 continue
             run_dir = dirs[-1]
@@ -197,8 +198,9 @@ def write_report(args: Atari100kArgs) -> dict[str, Any]:
             f"release (experiments/atari100k_published.py). Active wall time per run: median {np.median(walls) / 3600:.2f} h "
             f"({len(rows)} run(s)).\n")
     (out / "published.md").write_text("\n".join(lines) + "\n" + note)
-    report = compare.run(compare.CompareArgs(run_dirs=(str(root / "cfg0"),), tag=EVAL_TAG, out=str(out), last=1))
-    curves = compare.run(compare.CompareArgs(run_dirs=(str(root / "cfg0"),), out=str(out / "curves"), last=10))
+    run_dirs = tuple(r["run_dir"] for r in rows)
+    report = compare.run(compare.CompareArgs(run_dirs=run_dirs, tag=EVAL_TAG, out=str(out), last=1))
+    curves = compare.run(compare.CompareArgs(run_dirs=run_dirs, out=str(out / "curves"), last=10))
     return {"rows": rows, "published": table, "compare": report, "curves": curves, "out": out}
 
 
@@ -214,7 +216,7 @@ def run(args: Atari100kArgs) -> dict[str, Any]:
     if not args.report_only:
         swept = sweep.run(sweep_args(args, device))
         result["sweep"] = swept
-        if swept["stopped"] is not None:
+        if swept["stopped"] is not None:  # the sweep said how to resume
             raise SystemExit(128 + swept["stopped"])
     result.update(write_report(args))
     return result
@@ -224,10 +226,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     _, r = parse_and_run(Atari100kArgs, run, argv, __doc__)
     print((r["out"] / "published.md").read_text())
     print((r["out"] / "aggregates.md").read_text())
-    unfinished = [k for k, s in r.get("sweep", {}).get("runs", {}).items() if s.status != "done"]
+    unfinished = [row for row in r.get("sweep", {}).get("rows", []) if row.status != "done"]
     if unfinished:
-        print(f"{len(unfinished)} run(s) did not finish (see {r['out'].parent / 'logs'}); the report covers the others",
-              file=sys.stderr)
+        print(f"{len(unfinished)} run(s) did not finish ({', '.join(f'{row.key} {row.status}' for row in unfinished)}); "
+              "the report covers the others", file=sys.stderr)
         raise SystemExit(1)
     return r
 

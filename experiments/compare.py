@@ -128,34 +128,43 @@ def find_runs(paths: Sequence[str]) -> list[Run]:
     return runs
 
 
+def whole_records_length(raw: bytes) -> int:
+    """Bytes of ``raw`` (an event file's contents) that make whole TFRecord frames (8-byte length,
+    4-byte length checksum, data, 4-byte data checksum): a writer may be mid-record."""
+    at = 0
+    while len(raw) - at >= 16:
+        length = int.from_bytes(raw[at:at + 8], "little")
+        if length > len(raw) - at - 16:
+            break
+        at += 16 + length
+    return at
+
+
 def event_file_problem(path: Path) -> str | None:
     """What is wrong with an event file's framing, or ``None``: TensorBoard's reader skips a
-    truncated tail or garbage silently, which would shorten a curve without a word.
-
-    Walks the TFRecord frames (8-byte length, 4-byte length checksum, data, 4-byte data
-    checksum) and parses the first record as an ``Event`` (the file-version record).
-    """
+    truncated tail or garbage silently, which would shorten a curve without a word. Checks the
+    frames (:func:`whole_records_length`) and parses the first record as an ``Event`` (the
+    file-version record)."""
     from tensorboard.compat.proto.event_pb2 import Event
 
     try:
         raw = path.read_bytes()
     except OSError as e:
         return f"unreadable ({e.strerror})"
-    at, first = 0, True
-    while at < len(raw):
-        if len(raw) - at < 12:
-            return f"truncated: {len(raw) - at} stray byte(s) at offset {at}"
-        length = int.from_bytes(raw[at:at + 8], "little")
-        if length > len(raw) - at - 16:
-            return f"truncated or not an event file: a record of {length:,} bytes at offset {at} runs past the end"
-        if first:
-            try:
-                if not Event.FromString(raw[at + 12:at + 12 + length]).file_version:
-                    return "not an event file: its first record has no file version"
-            except Exception:  # protobuf's DecodeError and friends
-                return "not an event file: its first record does not parse"
-            first = False
-        at += 16 + length
+    whole = whole_records_length(raw)
+    if whole < len(raw):
+        rest = len(raw) - whole
+        if rest < 12:
+            return f"truncated: {rest} stray byte(s) at offset {whole}"
+        length = int.from_bytes(raw[whole:whole + 8], "little")
+        return f"truncated or not an event file: a record of {length:,} bytes at offset {whole} runs past the end"
+    if raw:
+        length = int.from_bytes(raw[:8], "little")
+        try:
+            if not Event.FromString(raw[12:12 + length]).file_version:
+                return "not an event file: its first record has no file version"
+        except Exception:  # protobuf's DecodeError and friends
+            return "not an event file: its first record does not parse"
     return None
 
 

@@ -1,54 +1,73 @@
-"""Run a grid of RL experiments (envs x seeds x configurations) as separate runs, locally in
-parallel or on a Ray cluster, and pick up where an interrupted sweep stopped.
+"""Run a grid of RL experiments (configurations x env ids x seeds) as Ray Tune trials, on this
+machine or on a Ray cluster, with every run's files gathered in one storage location.
 
     python -m experiments.sweep --experiment ppo --env-ids CartPole-v1 Acrobot-v1 --seeds 1 2 3 \\
-        --configs "total-steps=50000" --runs-dir runs/ppo-sweep
+        --configs "total-steps=50000" --storage runs/ppo-sweep
     python -m experiments.sweep --experiment dqn --env-ids CartPole-v1 --seeds 1 2 3 4 5 \\
-        --configs double no-double --runs-dir runs/double              # a 2-configuration grid
-    python -m experiments.sweep ... --ray-address auto                 # on a running Ray cluster
+        --configs double no-double --storage runs/double                # a 2-configuration grid
+    python -m experiments.sweep ... --ray-address auto --storage s3://bucket/sweeps/ppo   # a cluster
     python -m experiments.compare runs/ppo-sweep --out runs/ppo-sweep/report
 
-Each run is ``python -m experiments.<experiment> --env-id E --seed S <configuration flags>``
-(a configuration ``"total-steps=50000 double"`` gives ``--total-steps 50000 --double``)
-writing into ``<runs-dir>/cfg<i>/``; its output goes to ``<runs-dir>/logs/``. The sweep keeps
-``<runs-dir>/sweep.json`` (one entry per run: command, status, run directory), rewritten
-atomically at every change and printed as a table. Running the same command again skips runs
-that finished, resumes interrupted ones from their latest checkpoint (``--resume``) and
-starts the others. Locally, ``--workers`` runs at a time (default: CPU cores / ``--cpus-per-run``),
-each limited to ``--cpus-per-run`` threads. With ``--ray-address`` (``auto``, ``HOST:PORT`` or
-``local`` for a fresh single-machine instance) each run is one Ray task asking for
-``--cpus-per-run`` CPUs and ``--gpus-per-run`` GPUs; the cluster's nodes must share the
-runs directory (NFS or similar) and have this project installed (``pip install .[cluster]``).
+Each trial runs ``python -m experiments.<experiment> --env-id E --seed S <configuration flags>``
+(a configuration ``"total-steps=50000 double"`` gives ``--total-steps 50000 --double``) as a
+subprocess in a scratch folder of the node it lands on, with ``--cpus-per-run`` threads. A
+subprocess, not the train function in the trial's thread, because the experiments' Ctrl-C
+handling, checkpoints and exact ``--resume`` are what a single run already uses (tested once, in
+one place), and signals can only be handled in a process's main thread.
+
+Each time the run writes a checkpoint (and when it ends) the trial reports a Tune checkpoint: a
+snapshot of the run's folder (event files cut at their last whole record, ``config.json``,
+``checkpoint.pt`` and its replay, and the run's output as ``run.log``). Tune copies it to
+``--storage`` (a local or shared path, or a URI of any filesystem ``pyarrow.fs`` supports), so
+nothing depends on the workers sharing a filesystem with the driver, and ``experiments.compare
+<storage>`` reads the runs there. Trials report their evaluation returns as they go.
+
+Re-running the same command (or ``--resume``) restores the experiment with ``Tuner.restore``:
+finished trials are not re-run, interrupted or failed ones resume from their last checkpoint. A
+trial that crashes is retried ``--max-failures`` times from its last checkpoint. Ctrl-C (or
+SIGTERM) stops the sweep cleanly: every running trial's run checkpoints, the checkpoint reaches
+storage, and the sweep prints how to resume (exit status 130 / 143). On a remote cluster
+(``--ray-address HOST:PORT`` or ``auto``) the project's code goes with the job (Ray's
+``runtime_env`` working directory); the nodes need only the installed dependencies.
 """
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
+import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Literal
 
 from experiments.common import parse_and_run
+from experiments.compare import whole_records_length
 from foundations.interrupts import Interrupted, StopRequests
-from foundations.runlog import load_checkpoint, run_name
+from foundations.runlog import run_name
 
 EXPERIMENTS = ("dqn", "dqn_atari", "ppo", "ppo_atari", "a2c", "reinforce")
 """Sweepable experiments: they share the run options (--env-id, --seed, --runs-dir, --resume)."""
 
+INSTALL = "pip install -e '.[cluster]'  (Ray Tune)"
+EVAL_TAG = "eval/episodic_return"
+POLL_S = 0.5
+"""how often a trial looks at its run (checkpoint, evaluations, stop request)."""
+NAMESPACE = "deep-rl-sandbox-sweep"
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED_EXCLUDES = [".git", ".venv", "runs", "results", "docs", "data", "*.pt", "__pycache__", ".pytest_cache",
+                    ".ruff_cache"]
+"""left out of the code shipped to a remote cluster (runtime_env working directory)."""
+
 
 @dataclasses.dataclass(frozen=True)
 class SweepArgs:
-    """Options of the sweep runner."""
+    """Options of the sweep."""
 
     experiment: Literal["dqn", "dqn_atari", "ppo", "ppo_atari", "a2c", "reinforce"] = "ppo"
     env_ids: tuple[str, ...] = ("CartPole-v1",)
@@ -56,15 +75,26 @@ class SweepArgs:
     configs: tuple[str, ...] = ("",)
     """configurations, each a space-separated list of the experiment's flags without their dashes:
     "total-steps=50000 double" means --total-steps 50000 --double."""
-    runs_dir: str = "runs/sweep"
+    storage: str = "runs/sweep"
+    """where the runs' files and Tune's experiment state go: a local or shared path, or a URI
+    (s3://bucket/path, gs://..., any pyarrow.fs filesystem)."""
+    resume: bool = False
+    """restore the sweep at --storage (the same command without --resume does too when one is
+    there; --resume makes it an error when none is)."""
     workers: int | None = None
-    """runs at a time on this machine (default: CPU cores // cpus-per-run)."""
+    """trials at a time (default: as many as the CPUs and GPUs allow)."""
     cpus_per_run: int = 1
+    """CPUs per trial (also the run's thread count)."""
     gpus_per_run: float = 0.0
+    """GPUs per trial; fractions share a GPU (0.25: four runs on one)."""
+    max_failures: int = 2
+    """retries of a crashing trial, each from its last checkpoint."""
     ray_address: str | None = None
-    """run on Ray: auto (a running cluster), HOST:PORT, or local (a new instance on this machine)."""
+    """a running Ray cluster (auto, HOST:PORT); default: a new Ray instance on this machine."""
     ray_num_cpus: int | None = None
-    """CPUs of a --ray-address local instance (default: all)."""
+    """CPUs of the local Ray instance (default: all)."""
+    scratch_dir: str | None = None
+    """where a trial's run works before its files go to storage (default: the node's temp folder)."""
     quiet: bool = False
     """print only the final table."""
 
@@ -72,9 +102,13 @@ class SweepArgs:
         if not self.env_ids or not self.seeds or not self.configs:
             raise ValueError("a sweep needs at least one env id, one seed and one configuration")
         if self.cpus_per_run < 1:
-            raise ValueError(f"cpus_per_run must be >= 1, got {self.cpus_per_run}")
+            raise ValueError(f"--cpus-per-run must be >= 1, got {self.cpus_per_run}")
+        if self.gpus_per_run < 0:
+            raise ValueError(f"--gpus-per-run must be >= 0, got {self.gpus_per_run}")
         if self.workers is not None and self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers}")
+            raise ValueError(f"--workers must be >= 1, got {self.workers}")
+        if self.max_failures < 0:
+            raise ValueError(f"--max-failures must be >= 0, got {self.max_failures}")
         for config in self.configs:
             for flag in ("--env-id", "--seed", "--runs-dir", "--resume", "--threads"):
                 if flag in config_flags(config):
@@ -97,276 +131,442 @@ def config_flags(config: str) -> list[str]:
     return flags
 
 
-@dataclasses.dataclass
-class RunSpec:
-    key: str
-    env_id: str
-    seed: int
-    config_index: int
-    config: str
-    status: str = "pending"  # pending | running | done | interrupted | failed
-    returncode: int | None = None
-    run_dir: str | None = None
-    attempts: int = 0
-
-
-def plan(args: SweepArgs) -> list[RunSpec]:
-    """The grid, in a stable order: configuration, env, seed."""
+def plan(args: SweepArgs) -> list[dict[str, Any]]:
+    """The grid's runs, in a stable order (configuration, env, seed); each run's ``key``
+    (``cfg0__CartPole-v1__ppo__1``) names its trial."""
     return [
-        RunSpec(f"cfg{c}/{run_name(env, args.experiment, seed, 0).rsplit('__', 1)[0]}", env, seed, c, config)
+        {"key": f"cfg{c}__{run_name(env, args.experiment, seed, 0).rsplit('__', 1)[0]}", "experiment": args.experiment,
+         "env_id": env, "seed": seed, "config_index": c, "config": config}
         for c, config in enumerate(args.configs)
         for env in args.env_ids
         for seed in args.seeds
     ]
 
 
-class Manifest:
-    """``sweep.json``: the runs and their status, rewritten atomically under a lock."""
-
-    def __init__(self, root: Path, args: SweepArgs) -> None:
-        self.path = root / "sweep.json"
-        self.lock = threading.Lock()
-        self.runs = {r.key: r for r in plan(args)}
-        if self.path.is_file():
-            saved = json.loads(self.path.read_text())
-            if saved.get("experiment") != args.experiment:
-                raise ValueError(f"{self.path} belongs to a {saved.get('experiment')!r} sweep, not {args.experiment!r}")
-            for entry in saved["runs"]:
-                if entry["key"] in self.runs and entry["config"] == self.runs[entry["key"]].config:
-                    self.runs[entry["key"]] = RunSpec(**entry)
-        self.experiment = args.experiment
-
-    def save(self) -> None:
-        data = {"experiment": self.experiment, "runs": [dataclasses.asdict(r) for r in self.runs.values()]}
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".sweep.", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, self.path)
-
-    def update(self, key: str, **changes: Any) -> None:
-        with self.lock:
-            for name, value in changes.items():
-                setattr(self.runs[key], name, value)
-            self.save()
-
-    def table(self) -> str:
-        rows = [f"{'run':<58} {'status':<8} {'rc':>4}  run directory"]
-        for r in self.runs.values():
-            rc = "" if r.returncode is None else str(r.returncode)
-            rows.append(f"{r.key:<58} {r.status:<8} {rc:>4}  {r.run_dir or ''}")
-        counts = {s: sum(r.status == s for r in self.runs.values())
-                  for s in ("done", "running", "interrupted", "pending", "failed")}
-        return "\n".join(rows) + "\n" + ", ".join(f"{n} {s}" for s, n in counts.items())
-
-
-def _run_dirs(parent: Path, spec: RunSpec, experiment: str) -> list[Path]:
-    prefix = run_name(spec.env_id, experiment, spec.seed, 0).rsplit("__", 1)[0] + "__"
-    if not parent.is_dir():
-        return []
-    return sorted((p for p in parent.iterdir() if p.is_dir() and p.name.startswith(prefix)), key=lambda p: p.stat().st_mtime)
-
-
-def command(args: SweepArgs, spec: RunSpec, root: Path) -> list[str]:
-    """The run's command line: a fresh start, or ``--resume`` from the newest checkpoint of an
-    earlier attempt."""
-    parent = root / f"cfg{spec.config_index}"
-    for previous in reversed(_run_dirs(parent, spec, args.experiment)):
-        if (previous / "checkpoint.pt").is_file():
-            return [sys.executable, "-m", f"experiments.{args.experiment}", "--resume", str(previous / "checkpoint.pt"),
-                    "--no-progress", "--threads", str(args.cpus_per_run)]  # fmt: skip
-    return [sys.executable, "-m", f"experiments.{args.experiment}", "--env-id", spec.env_id, "--seed", str(spec.seed),
-            "--runs-dir", str(parent), "--no-progress", "--threads", str(args.cpus_per_run),
-            *config_flags(spec.config)]  # fmt: skip
+# ------------------------------------------------------------------------------------ the trial
+def command(run: dict[str, Any], runs_dir: Path, checkpoint: Path | None, threads: int) -> list[str]:
+    """The run's command line: a fresh start in ``runs_dir``, or ``--resume`` from ``checkpoint``."""
+    head = [sys.executable, "-m", f"experiments.{run['experiment']}"]
+    if checkpoint is not None:
+        return [*head, "--resume", str(checkpoint), "--no-progress", "--threads", str(threads)]
+    return [*head, "--env-id", run["env_id"], "--seed", str(run["seed"]), "--runs-dir", str(runs_dir),
+            "--no-progress", "--threads", str(threads), *config_flags(run["config"])]  # fmt: skip
 
 
 def _child_env(threads: int) -> dict[str, str]:
     env = dict(os.environ)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = str(threads)
-    repo = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 
-_PR_SET_PDEATHSIG = 1
-try:  # resolved before any fork: the child only makes the call
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
-except (OSError, AttributeError):  # pragma: no cover - not glibc
-    _prctl = None
+def _child_signals() -> None:
+    """In the child before exec: undo the Ray worker's signal settings (its threads block and
+    ignore SIGINT / SIGTERM, and both the mask and the ignoring survive exec), and SIGTERM the
+    child when the trial's process dies, however it dies."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM it when the sweep dies, however it dies (no orphans)."""
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def snapshot(scratch: Path, run_dir: Path | None, out: Path) -> Path:
+    """A consistent copy of the run for a Tune checkpoint: ``out/run.log`` and ``out/<run name>/``.
 
-
-def execute(cmd: list[str], log_path: str, threads: int, cwd: str,
-            running: set[subprocess.Popen] | None = None) -> int:
-    """Run one command with its output appended to ``log_path``; returns the exit status.
-
-    The child stays in the sweep's process group (a terminal's Ctrl-C reaches it too) and gets
-    SIGTERM if the sweep process dies. ``running``: a set the process is kept in while it runs,
-    so the sweep can forward signals to it.
+    Event files are cut at their last whole record (the writer may be mid-record); checkpoints
+    and replays are hard links (the run replaces them atomically, never rewrites them in place);
+    the run's lock and temporary files stay behind. Files that vanish meanwhile (an old replay
+    the run just deleted) are skipped.
     """
-    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a") as log:
-        log.write(f"$ {shlex.join(cmd)}\n")
-        log.flush()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_child_env(threads), cwd=cwd,
-                                preexec_fn=_die_with_parent)
-        if running is not None:
-            running.add(proc)
+    out.mkdir(parents=True)
+    if (scratch / "run.log").is_file():
+        shutil.copy2(scratch / "run.log", out / "run.log")
+    if run_dir is None:
+        return out
+    dest = out / run_dir.name
+    dest.mkdir()
+    for src in sorted(run_dir.iterdir()):
         try:
-            return proc.wait()
-        finally:
-            if running is not None:
-                running.discard(proc)
-
-
-def finished_run(run_dir: Path | None) -> bool:
-    """Whether ``run_dir``'s checkpoint says the run reached its ``total_steps``."""
-    if run_dir is None or not (run_dir / "checkpoint.pt").is_file():
-        return False
-    try:
-        state = load_checkpoint(run_dir / "checkpoint.pt")
-        return int(state["loop"]["step"]) >= int(state["args"]["agent"]["total_steps"])
-    except (ValueError, KeyError, TypeError):
-        return False
-
-
-def run(args: SweepArgs) -> dict[str, Any]:
-    """Run every unfinished run of the grid; returns the manifest's runs."""
-    root = Path(args.runs_dir).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest(root, args)
-    for spec in manifest.runs.values():  # a run that finished while the sweep was being killed
-        if spec.status != "done":
-            dirs = _run_dirs(root / f"cfg{spec.config_index}", spec, args.experiment)
-            if dirs and finished_run(dirs[-1]):
-                spec.status, spec.run_dir = "done", str(dirs[-1])
-    manifest.save()
-    todo = [r for r in manifest.runs.values() if r.status != "done"]
-    skipped = len(manifest.runs) - len(todo)
-
-    def show() -> None:
-        if not args.quiet:
-            print(manifest.table(), flush=True)
-
-    if skipped and not args.quiet:
-        print(f"skipping {skipped} finished run(s)")
-
-    def started(spec: RunSpec) -> tuple[list[str], str]:
-        cmd = command(args, spec, root)
-        manifest.update(spec.key, status="running", attempts=spec.attempts + 1, returncode=None)
-        show()
-        return cmd, str(root / "logs" / (spec.key.replace("/", "__") + ".log"))
-
-    def finished(spec: RunSpec, rc: int) -> None:
-        dirs = _run_dirs(root / f"cfg{spec.config_index}", spec, args.experiment)
-        run_dir = dirs[-1] if dirs else None
-        if rc == 0 or finished_run(run_dir):  # a run that ended just as a signal came is done
-            status = "done"
-        elif rc in (130, 143):  # stopped by a signal after its checkpoint: resumed next time
-            status = "interrupted"
-        else:
-            status = "failed"
-        manifest.update(spec.key, status=status, returncode=rc, run_dir=str(run_dir) if run_dir else None)
-        show()
-
-    cwd = str(Path(__file__).resolve().parent.parent)
-    stopped = None
-    if args.ray_address is None:
-        stopped = _run_locally(args, todo, started, finished, cwd)
-    else:
-        _run_on_ray(args, todo, started, finished, cwd)
-    if args.quiet:
-        print(manifest.table())
-    return {"runs": manifest.runs, "skipped": skipped, "manifest": manifest.path, "stopped": stopped}
-
-
-def _run_locally(args: SweepArgs, todo: list[RunSpec], started: Any, finished: Any, cwd: str) -> int | None:
-    """Run ``todo`` on a thread pool of ``--workers`` subprocesses. SIGINT / SIGTERM: no new run
-    starts, the signal goes to the running ones (which checkpoint and exit), and the sweep waits
-    for them; a second signal is forwarded too. Returns the signal that stopped the sweep."""
-    workers = args.workers or max(1, (os.cpu_count() or 1) // args.cpus_per_run)
-    running: set[subprocess.Popen] = set()
-    stopping = threading.Event()
-
-    def local(spec: RunSpec) -> None:
-        if stopping.is_set():
-            return  # never started: stays pending
-        cmd, log = started(spec)
-        finished(spec, execute(cmd, log, args.cpus_per_run, cwd, running))
-
-    def forward(signum: int) -> None:
-        stopping.set()
-        for proc in list(running):
-            try:
-                proc.send_signal(signum)
-            except ProcessLookupError:
-                pass
-
-    with StopRequests() as stop, ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(local, spec) for spec in todo]
-        forwarded = False
-        while not all(f.done() for f in futures):
-            try:
-                wait(futures, timeout=0.2)
-            except Interrupted as e:  # a second signal: pass it on, the runs stop at once
-                forward(e.signum)
+            if src.name.startswith("."):
                 continue
-            if stop.requested and not forwarded:
-                forwarded = True
-                print(f"sweep: {signal.Signals(stop.signal).name}: waiting for {len(running)} running run(s) to "
-                      "checkpoint; the same command resumes the sweep", file=sys.stderr, flush=True)
-                forward(stop.signal)
-        for f in futures:
-            f.result()
-    return stop.signal
+            if src.is_dir():
+                shutil.copytree(src, dest / src.name)
+            elif src.name.startswith("events.out.tfevents."):
+                raw = src.read_bytes()
+                (dest / src.name).write_bytes(raw[:whole_records_length(raw)])
+            elif src.suffix == ".pt":
+                try:
+                    os.link(src, dest / src.name)
+                except OSError:  # another filesystem: copy
+                    shutil.copy2(src, dest / src.name)
+            else:
+                shutil.copy2(src, dest / src.name)
+        except FileNotFoundError:
+            continue
+    return out
 
 
-def _run_on_ray(args: SweepArgs, todo: list[RunSpec], started: Any, finished: Any, cwd: str) -> None:
+def _run_folder(runs: Path) -> Path | None:
+    folders = [p for p in runs.iterdir() if p.is_dir()] if runs.is_dir() else []
+    return folders[0] if len(folders) == 1 else None
+
+
+def _restore(checkpoint: Any, scratch: Path, runs: Path) -> Path | None:
+    """Copy a Tune checkpoint back into ``scratch``; returns the run's ``checkpoint.pt`` (or
+    ``None`` when the run had not checkpointed yet: it starts over, its log kept)."""
+    with checkpoint.as_directory() as d:
+        saved = Path(d)
+        if (saved / "run.log").is_file():
+            shutil.copy2(saved / "run.log", scratch / "run.log")
+        folder = _run_folder(saved)
+        if folder is None or not (folder / "checkpoint.pt").is_file():
+            return None
+        shutil.copytree(folder, runs / folder.name)
+    return runs / folder.name / "checkpoint.pt"
+
+
+class _Evaluations:
+    """The run's evaluation points (``eval/episodic_return``), read as its event files grow."""
+
+    def __init__(self) -> None:
+        self.acc: Any = None
+        self.seen = 0
+
+    def new(self, run_dir: Path | None) -> list[tuple[int, float]]:
+        if run_dir is None:
+            return []
+        if self.acc is None:
+            from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+            self.acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+        self.acc.Reload()
+        if EVAL_TAG not in self.acc.Tags().get("scalars", []):
+            return []
+        points = [(int(e.step), float(e.value)) for e in self.acc.Scalars(EVAL_TAG)]
+        fresh, self.seen = points[self.seen:], len(points)
+        return fresh
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
     try:
+        s = path.stat()
+    except FileNotFoundError:
+        return None
+    return s.st_ino, s.st_mtime_ns
+
+
+class _Trial:
+    """One run of the grid inside a Tune trial: start or resume it, watch it, report it."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
         import ray
-    except ImportError:
-        raise ValueError("--ray-address needs Ray: pip install -e '.[cluster]'") from None
-    if args.ray_address == "local":
-        ray.init(num_cpus=args.ray_num_cpus, include_dashboard=False, log_to_driver=False)
+
+        self.run, self.threads = config["run"], int(config["threads"])
+        self.flag = ray.get_actor(config["stop_actor"], namespace=NAMESPACE)  # experiments.sweep_stop.StopFlag
+        if config["scratch_dir"]:
+            Path(config["scratch_dir"]).mkdir(parents=True, exist_ok=True)
+        self.scratch = Path(tempfile.mkdtemp(prefix=self.run["key"] + "-", dir=config["scratch_dir"]))
+        self.runs = self.scratch / "runs"
+        self.runs.mkdir()
+        self.metrics: dict[str, Any] = {"step": 0, "finished": False, "interrupted": False}
+        self.evaluations = _Evaluations()
+
+    def stop_requested(self) -> bool:
+        import ray
+
+        try:
+            return bool(ray.get(self.flag.requested.remote(), timeout=30))
+        except Exception:  # the driver is gone: stop too
+            return True
+
+    def report(self, with_checkpoint: bool) -> None:
+        from ray import tune
+
+        if not with_checkpoint:
+            tune.report(dict(self.metrics))
+            return
+        out = snapshot(self.scratch, _run_folder(self.runs), self.scratch / f"snapshot-{time.monotonic_ns()}")
+        tune.report(dict(self.metrics), checkpoint=tune.Checkpoint.from_directory(str(out)))
+        shutil.rmtree(out, ignore_errors=True)
+
+    def read_evaluations(self) -> bool:
+        fresh = self.evaluations.new(_run_folder(self.runs))
+        if fresh:
+            self.metrics["step"], self.metrics["eval_return"] = fresh[-1]
+        return bool(fresh)
+
+    def wait_to_be_stopped(self) -> None:
+        """Storage holds the run now; the driver ends this trial's actor once every trial is there."""
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        while True:
+            time.sleep(1.0)
+
+    def start(self) -> tuple[subprocess.Popen, tuple[int, int] | None]:
+        """The run's process (resumed from the trial's Tune checkpoint when it has one) and the
+        stamp of the checkpoint it started from."""
+        from ray import tune
+
+        restored = tune.get_checkpoint()
+        resume = _restore(restored, self.scratch, self.runs) if restored is not None else None
+        if resume is None:
+            for leftover in self.runs.iterdir():  # a run that never checkpointed starts over
+                shutil.rmtree(leftover)
+        cmd = command(self.run, self.runs, resume, self.threads)
+        with open(self.scratch / "run.log", "a") as log:
+            log.write(f"$ {shlex.join(cmd)}\n")
+            log.flush()
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_child_env(self.threads),
+                                    cwd=self.scratch, preexec_fn=_child_signals)  # fmt: skip
+        return proc, (_stat(resume) if resume is not None else None)
+
+    def watch(self, proc: subprocess.Popen, last_checkpoint: tuple[int, int] | None) -> tuple[int, bool]:
+        """Report each new checkpoint (with the run's files) and each new evaluation until the run
+        ends; pass a stop request on as SIGINT. Returns the exit status and whether we asked."""
+        asked, next_look = False, 0.0
+        while (rc := proc.poll()) is None:
+            if not asked and time.monotonic() >= next_look:
+                next_look = time.monotonic() + 1.0
+                if self.stop_requested():
+                    proc.send_signal(signal.SIGINT)  # the run checkpoints and exits 130
+                    asked = True
+            fresh = self.read_evaluations()
+            run_dir = _run_folder(self.runs)
+            stamp = _stat(run_dir / "checkpoint.pt") if run_dir is not None else None
+            if stamp is not None and stamp != last_checkpoint:
+                last_checkpoint = stamp
+                self.report(with_checkpoint=True)
+            elif fresh:
+                self.report(with_checkpoint=False)
+            time.sleep(POLL_S)
+        return rc, asked
+
+    def finish(self, rc: int, asked: bool) -> None:
+        """Done: the final report. Stopped: report the checkpoint and wait. Crashed: report what
+        the retry resumes from (and the log), then fail the trial."""
+        self.read_evaluations()
+        if rc == 0:
+            self.metrics["finished"] = True
+            self.report(with_checkpoint=True)
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            return
+        if not asked and rc in (130, 143):  # a signal from the terminal: the driver's request follows
+            deadline = time.monotonic() + 30.0
+            while not (asked := self.stop_requested()) and time.monotonic() < deadline:
+                time.sleep(POLL_S)
+        if asked:
+            folder = _run_folder(self.runs)
+            has = folder is not None and (folder / "checkpoint.pt").is_file()
+            self.metrics.update(interrupted=True, has_checkpoint=has)
+            self.report(with_checkpoint=has)
+            self.wait_to_be_stopped()
+        self.report(with_checkpoint=True)
+        tail = (self.scratch / "run.log").read_text(errors="replace").strip().splitlines()[-5:]
+        raise RuntimeError(f"{self.run['key']}: the run exited with status {rc}; the end of its log: " + " | ".join(tail))
+
+
+def trial(config: dict[str, Any]) -> None:
+    """Tune's function trainable: one run of the grid (see the module docstring)."""
+    from ray import tune
+
+    t = _Trial(config)
+    if t.stop_requested():  # started after Ctrl-C: nothing to checkpoint
+        t.metrics.update(interrupted=True, has_checkpoint=False)
+        tune.report(dict(t.metrics))
+        t.wait_to_be_stopped()
+    proc, stamp = t.start()
+    t.finish(*t.watch(proc, stamp))
+
+
+# ----------------------------------------------------------------------------------- the driver
+def storage_location(storage: str) -> tuple[str, str, Any]:
+    """``(storage_path, name, filesystem)`` for Tune from ``--storage`` (the experiment folder):
+    a local path becomes absolute; a URI needs its pyarrow filesystem, checked here."""
+    if "://" not in storage:
+        path = Path(storage).expanduser().resolve()
+        return str(path.parent), path.name, None
+    from pyarrow import fs
+
+    try:
+        filesystem, path = fs.FileSystem.from_uri(storage)
+    except Exception as e:  # ArrowInvalid / ArrowNotImplementedError / import errors of fsspec shims
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"--storage {storage}: no filesystem for it here ({reason}); give a local or shared path, "
+                         "or a URI whose filesystem pyarrow.fs has (s3://, gs://, hdfs://, file://)") from None
+    parent, _, name = path.rstrip("/").rpartition("/")
+    if not name:
+        raise ValueError(f"--storage {storage}: give a folder inside the bucket or filesystem, e.g. {storage.rstrip('/')}/my-sweep")
+    return parent, name, filesystem
+
+
+def runtime_env() -> dict[str, Any]:
+    """The code of this checkout, shipped to a remote cluster's workers."""
+    return {"working_dir": str(REPO), "excludes": SHIPPED_EXCLUDES}
+
+
+def connect(args: SweepArgs) -> None:
+    """``ray.init``: a new local instance, or the cluster at ``--ray-address`` with this code
+    shipped; fails in one line when the cluster cannot be reached or lacks the GPUs asked for."""
+    import ray
+
+    if args.ray_address is None:
+        ray.init(num_cpus=args.ray_num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     else:
         try:
-            ray.init(address=args.ray_address, log_to_driver=False)
+            ray.init(address=args.ray_address, runtime_env=runtime_env(), log_to_driver=False, logging_level="ERROR")
         except Exception as e:  # no cluster there: ConnectionError, or Ray's own errors
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise ValueError(f"cannot reach a Ray cluster at --ray-address {args.ray_address} ({reason}); start one "
-                             "with 'ray start --head', or run on this machine with --ray-address local") from None
-    try:
-        task = ray.remote(num_cpus=args.cpus_per_run, num_gpus=args.gpus_per_run)(execute)
-        pending: dict[Any, RunSpec] = {}
-        for spec in todo:
-            cmd, log = started(spec)
-            pending[task.remote(cmd, log, args.cpus_per_run, cwd)] = spec
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                spec = pending.pop(ref)
-                try:
-                    rc = int(ray.get(ref))
-                except Exception as e:  # a worker that died: the run failed, the sweep goes on
-                    print(f"{spec.key}: Ray task failed: {e}", file=sys.stderr)
-                    rc = -1
-                finished(spec, rc)
-    finally:
+                             "with 'ray start --head' (then --ray-address auto), or leave --ray-address out to run on "
+                             "a new Ray instance on this machine") from None
+    resources = ray.cluster_resources()
+    if args.gpus_per_run > 0 and resources.get("GPU", 0) < args.gpus_per_run:
         ray.shutdown()
+        raise ValueError(f"--gpus-per-run {args.gpus_per_run}: the Ray cluster has {resources.get('GPU', 0):g} GPU(s); "
+                         "drop --gpus-per-run or connect to a cluster with GPUs (--ray-address)")
+    if resources.get("CPU", 0) < args.cpus_per_run:
+        ray.shutdown()
+        raise ValueError(f"--cpus-per-run {args.cpus_per_run}: the Ray cluster has {resources.get('CPU', 0):g} CPU(s)")
+
+
+@dataclasses.dataclass
+class TrialRow:
+    """One line of the final table."""
+
+    key: str
+    env_id: str
+    seed: int
+    config: str
+    status: str  # done | interrupted | failed | pending
+    eval_return: float | None
+    files: str  # the run's folder in storage (or the checkpoint holding run.log)
+
+
+def rows_of(results: Any, planned: Sequence[dict[str, Any]]) -> list[TrialRow]:
+    """The table's rows from Tune's ``ResultGrid``, in the grid's order."""
+    by_key = {}
+    for result in results:
+        run, metrics = result.config["run"], result.metrics or {}
+        if result.error is not None:
+            status = "failed"
+        elif metrics.get("finished"):
+            status = "done"
+        elif metrics:
+            status = "interrupted"
+        else:
+            status = "pending"
+        files = f"{result.path}/error.txt" if status == "failed" else ""
+        if result.checkpoint is not None:
+            files = result.checkpoint.path
+            if status != "failed":
+                inner = [p for p in Path(files).iterdir() if p.is_dir()] if Path(files).is_dir() else []
+                files = str(inner[0]) if len(inner) == 1 else files
+            else:
+                files = f"{files}/run.log"
+        by_key[run["key"]] = TrialRow(run["key"], run["env_id"], run["seed"], run["config"], status,
+                                      metrics.get("eval_return"), files)
+    return [by_key[r["key"]] for r in planned if r["key"] in by_key]
+
+
+def table(rows: Sequence[TrialRow]) -> str:
+    lines = [f"{'run':<44} {'env':<22} {'seed':>4}  {'status':<11} {'final eval':>10}  config / files"]
+    for r in rows:
+        ret = "" if r.eval_return is None else f"{r.eval_return:.1f}"
+        lines.append(f"{r.key:<44} {r.env_id:<22} {r.seed:>4}  {r.status:<11} {ret:>10}  {r.config or '(defaults)'}")
+        if r.files:
+            lines.append(f"{'':<44} {r.files}")
+    counts = {s: sum(r.status == s for r in rows) for s in ("done", "interrupted", "failed", "pending")}
+    return "\n".join(lines) + "\n" + ", ".join(f"{n} {s}" for s, n in counts.items())
+
+
+def run(args: SweepArgs) -> dict[str, Any]:
+    """Run (or restore and finish) the grid; returns the rows, the storage folder and the signal
+    that stopped the sweep (``None`` when it ran to the end)."""
+    try:
+        import ray
+        from ray import tune
+        from ray.tune.logger import JsonLoggerCallback
+    except ImportError:
+        raise ValueError(f"experiments.sweep runs on Ray Tune, which is not installed: {INSTALL}") from None
+    storage_path, name, filesystem = storage_location(args.storage)
+    experiment = f"{storage_path.rstrip('/')}/{name}"
+    planned = plan(args)
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # only result.json: no Tune event files beside the runs'
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # verbose=0 then prints nothing; the table below says it all
+    os.environ["TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"] = "0"  # a run checkpoints when it likes
+    connect(args)
+    from experiments import sweep_stop
+
+    requests = StopRequests()
+    try:
+        flag = sweep_stop.StopFlag.options(name=f"stop:{experiment}", namespace=NAMESPACE).remote()
+        sweep_stop.ACTIVE = sweep_stop.Stopping(requests, flag, quiet=args.quiet)
+        trainable = tune.with_resources(trial, {"cpu": args.cpus_per_run, "gpu": args.gpus_per_run})
+        run_config = tune.RunConfig(
+            name=name, storage_path=storage_path, storage_filesystem=filesystem, verbose=0,
+            failure_config=tune.FailureConfig(max_failures=args.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1), callbacks=[sweep_stop.Driver(), JsonLoggerCallback()],
+        )
+        restoring = tune.Tuner.can_restore(experiment, storage_filesystem=filesystem)
+        if args.resume and not restoring:
+            raise ValueError(f"--resume: no sweep to restore at {args.storage}; drop --resume to start one there")
+        if restoring:
+            tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True,
+                                       storage_filesystem=filesystem)
+            saved = sorted(r.config["run"]["key"] for r in tuner.get_results())
+            if saved != sorted(r["key"] for r in planned):
+                raise ValueError(f"{args.storage} holds a sweep of other runs ({len(saved)}: {', '.join(saved[:3])}...); "
+                                 "give the same grid to resume it, or another --storage")
+            if not args.quiet:
+                print(f"sweep: restoring {experiment} (finished runs are not run again)", flush=True)
+        else:
+            grid = {"run": tune.grid_search(planned), "threads": args.cpus_per_run, "scratch_dir": args.scratch_dir,
+                    "stop_actor": f"stop:{experiment}"}
+            tuner = tune.Tuner(trainable, param_space=grid, run_config=run_config,
+                               tune_config=tune.TuneConfig(max_concurrent_trials=args.workers, reuse_actors=True,
+                                                           trial_name_creator=_trial_name,
+                                                           trial_dirname_creator=_trial_name))
+        previous = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours checkpoints the trials first
+        try:
+            with requests:
+                results = tuner.fit()
+        finally:
+            if previous is None:
+                os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+            else:
+                os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = previous
+        rows = rows_of(results, planned)
+    finally:
+        sweep_stop.ACTIVE = None
+        ray.shutdown()
+    print(table(rows), flush=True)
+    if requests.requested:
+        print(f"sweep stopped by {signal.Signals(requests.signal).name}; the trials' checkpoints are in {args.storage}; "  # type: ignore[arg-type]
+              "resume with the same command (or add --resume)", file=sys.stderr, flush=True)
+    return {"rows": rows, "storage": experiment, "stopped": requests.signal}
+
+
+def _trial_name(trial: Any) -> str:
+    return str(trial.config["run"]["key"])
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    _, r = parse_and_run(SweepArgs, run, argv, __doc__)
+    try:
+        _, r = parse_and_run(SweepArgs, run, argv, __doc__)
+    except Interrupted as e:  # a second Ctrl-C: Tune ended the trials at once
+        print(f"sweep: stopped at once by a second {signal.Signals(e.signum).name}; running trials resume from "
+              "their last checkpoint in storage with the same command", file=sys.stderr)
+        raise SystemExit(128 + e.signum) from None
     if r["stopped"] is not None:
         raise SystemExit(128 + r["stopped"])
-    failed = [k for k, spec in r["runs"].items() if spec.status != "done"]
+    failed = [row for row in r["rows"] if row.status != "done"]
     if failed:
-        print(f"{len(failed)} run(s) did not finish; see {Path(r['manifest']).parent / 'logs'}", file=sys.stderr)
+        print(f"{len(failed)} run(s) did not finish: " + "; ".join(f"{row.key} {row.status}"
+              + (f" (log: {row.files})" if row.status == "failed" else "") for row in failed), file=sys.stderr)
         raise SystemExit(1)
     return r
 

@@ -23,7 +23,7 @@ def test_the_sweep_runs_the_preset_with_the_protocol():
     s = atari100k.sweep_args(args, "cpu")
     assert s.experiment == "dqn_atari" and s.env_ids == ("ALE/Pong-v5", "ALE/MsPacman-v5") and s.seeds == (1, 2)
     assert s.configs == ("preset=der noop-max=0 no-fire-reset eval-interval=0 eval-episodes=100 device=cpu",)
-    assert s.runs_dir == "r/der"
+    assert s.storage == "r/der"
     flags = ["--env-id", "ALE/Pong-v5", *atari100k.sweep.config_flags(s.configs[0])]
     parsed = driver.parse_args(flags, dqn_atari.DEFAULTS, dqn_atari.ALGORITHM, "")
     assert parsed.agent.num_atoms == 51 and parsed.atari.noop_max == 0 and not parsed.atari.fire_reset

@@ -177,166 +177,122 @@ def test_compare_refuses_to_mix_human_and_minmax_normalisation(tmp_path: Path, c
 
 
 # ---------------------------------------------------------------------------------------- sweep
-def _sweep_argv(root: Path, *extra: str) -> list[str]:
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None or importlib.util.find_spec("pyarrow") is None,
+                               reason="Ray Tune not installed (pip install -e '.[cluster]')")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _sweep_argv(storage: Path, scratch: Path, *extra: str) -> list[str]:
     return ["--experiment", "dqn", "--env-ids", "CartPole-v1", "Acrobot-v1", "--seeds", "1", "2",
-            "--configs", TINY, "--runs-dir", str(root), "--quiet", *extra]  # fmt: skip
+            "--configs", TINY, "--storage", str(storage), "--scratch-dir", str(scratch), "--ray-num-cpus", "2",
+            "--quiet", *extra]  # fmt: skip
 
 
-def _run_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in (root / "cfg0").iterdir() if p.is_dir())
+def _stored_runs(storage: Path) -> dict[str, Path]:
+    """trial name -> the run folder in its (only) stored checkpoint."""
+    out = {}
+    for trial_dir in sorted(p for p in storage.iterdir() if p.is_dir()):
+        (checkpoint,) = trial_dir.glob("checkpoint_*")
+        (run,) = [p for p in checkpoint.iterdir() if p.is_dir()]
+        out[trial_dir.name] = run
+    return out
 
 
 @pytest.mark.slow
-def test_local_sweep_runs_in_parallel_skips_finished_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    root = tmp_path / "sweep"
-    result = sweep.main(_sweep_argv(root, "--workers", "2"))
-    assert all(spec.status == "done" for spec in result["runs"].values()) and len(result["runs"]) == 4
-    first = _run_dirs(root)
-    assert len(first) == 4 and all((d / "checkpoint.pt").is_file() for d in first)
-
-    again = sweep.main(_sweep_argv(root, "--workers", "2"))
-    assert again["skipped"] == 4 and _run_dirs(root) == first  # nothing ran again
-
-    # A run the manifest still shows as running (a sweep killed as it ended) whose checkpoint
-    # reached its end is done: not run again. (Interrupted runs resuming: the SIGTERM test.)
-    manifest = json.loads((root / "sweep.json").read_text())
-    manifest["runs"][0]["status"] = "running"
-    (root / "sweep.json").write_text(json.dumps(manifest))
-    resumed = sweep.main(_sweep_argv(root, "--workers", "2"))
-    assert resumed["skipped"] == 4 and _run_dirs(root) == first
-    assert json.loads((root / "sweep.json").read_text())["runs"][0]["status"] == "done"
-    log = (root / "logs" / (manifest["runs"][0]["key"].replace("/", "__") + ".log")).read_text()
-    assert len([line for line in log.splitlines() if line.startswith("$ ")]) == 1
-    r = compare.main([str(root), "--out", str(tmp_path / "report"), "--last", "1"])
+@needs_ray
+def test_a_grid_on_local_ray_delivers_every_run_to_storage_and_compare_reads_it(tmp_path: Path) -> None:
+    storage, scratch = tmp_path / "storage" / "grid", tmp_path / "worker-scratch"  # not under storage
+    result = sweep.main(_sweep_argv(storage, scratch))
+    assert [r.status for r in result["rows"]] == ["done"] * 4
+    runs = _stored_runs(storage)
+    assert sorted(runs) == ["cfg0__Acrobot-v1__dqn__1", "cfg0__Acrobot-v1__dqn__2", "cfg0__CartPole-v1__dqn__1",
+                            "cfg0__CartPole-v1__dqn__2"]
+    for name, run in runs.items():
+        assert {"config.json", "checkpoint.pt"} <= {p.name for p in run.iterdir()}, name
+        assert list(run.glob("events.out.tfevents.*")) and (run.parent / "run.log").is_file()
+        assert json.loads((run / "config.json").read_text())["seed"] == int(name[-1])
+        assert compare.event_file_problem(next(run.glob("events.out.tfevents.*"))) is None
+    assert list(scratch.iterdir()) == []  # the trials cleaned their working folders: storage holds it all
+    r = compare.main([str(storage), "--out", str(tmp_path / "report"), "--last", "1"])
     # Acrobot episodes outlast 300 steps: no episodic return logged, so those runs are left out
     assert list(r["groups"]) == [("CartPole-v1", "dqn")] and len(r["groups"][("CartPole-v1", "dqn")]) == 2
-    assert "2 run(s) without 'charts/episodic_return' left out" in capsys.readouterr().err
+    again = sweep.main(_sweep_argv(storage, scratch))  # the same command: restored, nothing re-run
+    assert [r.status for r in again["rows"]] == ["done"] * 4 and _stored_runs(storage) == runs
+    assert all((run.parent / "run.log").read_text().count("$ ") == 1 for run in runs.values())
+
+
+def _tags_steps(run_dir: Path, tag: str) -> list[int]:
+    run = compare.Run(run_dir, "e", "x", 0, {})
+    compare.read_scalars(run, tag)
+    return [int(s) for s in run.steps]
 
 
 @pytest.mark.slow
-def test_killed_sweep_skips_its_finished_runs_when_run_again(tmp_path: Path) -> None:
-    root = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "experiments.sweep", *_sweep_argv(root, "--workers", "1")]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+@needs_ray
+def test_an_interrupted_sweep_resumes_without_rerunning_and_logs_every_point_once(tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    base = "learning-starts=100 eval-interval=1000 eval-episodes=1 log-interval=100 checkpoint-interval=200"
+    argv = ["--experiment", "dqn", "--env-ids", "CartPole-v1", "--seeds", "1", "--configs", f"total-steps=300 {base}",
+            f"total-steps=4000 {base}", "--storage", str(storage), "--scratch-dir", str(tmp_path / "scratch"),
+            "--ray-num-cpus", "1"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.sweep", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=REPO)
     deadline = time.time() + 240
-    done: list[str] = []
-    while time.time() < deadline and not done:
-        time.sleep(0.5)
-        if (root / "sweep.json").is_file():
-            try:
-                runs = json.loads((root / "sweep.json").read_text())["runs"]
-            except json.JSONDecodeError:
-                continue
-            done = [r["key"] for r in runs if r["status"] == "done"]
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert done, "no run finished before the deadline"
-    saved = {r["key"]: r["run_dir"] for r in json.loads((root / "sweep.json").read_text())["runs"]}
-    before = {p.name for p in _run_dirs(root)}
-    result = sweep.main(_sweep_argv(root, "--workers", "2"))
-    assert result["skipped"] >= len(done)
-    assert all(spec.status == "done" for spec in result["runs"].values())
-    for key in done:  # finished runs were not run again: same directory, nothing new for them
-        assert result["runs"][key].run_dir == saved[key]
-    assert before <= {p.name for p in _run_dirs(root)}
-    assert len(_run_dirs(root)) <= 5  # at most the killed run, if it had no checkpoint yet, started over
-
-
-LONG = "total-steps=10000000 learning-starts=100 eval-interval=0 log-interval=100"
-
-
-def _processes_with(text: str) -> list[int]:
-    """PIDs whose command line mentions ``text``."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
-def _start_sweep(root: Path) -> subprocess.Popen:
-    argv = ["--experiment", "dqn", "--env-ids", "CartPole-v1", "--seeds", "1", "2", "3", "--configs", LONG,
-            "--runs-dir", str(root), "--workers", "2", "--quiet"]
-    return subprocess.Popen([sys.executable, "-m", "experiments.sweep", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
-
-
-def _wait_running(root: Path, proc: subprocess.Popen, n: int) -> None:
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        events = list(root.glob("cfg0/*/events.out.tfevents.*"))
-        if len(events) >= n and all(e.stat().st_size > 2_000 for e in events):
-            return
+    while time.time() < deadline and not list(storage.glob("cfg1__*/checkpoint_*")):
+        assert proc.poll() is None
         time.sleep(0.2)
-    raise AssertionError("the sweep's runs did not start logging")
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 130, out
+    assert "waiting for 1 running trial(s) to checkpoint" in out and "resume with the same command" in out
+    assert "1 done, 1 interrupted" in out
+    first = _stored_runs(storage)["cfg0__CartPole-v1__dqn__1"]
+    result = sweep.main([*argv, "--quiet"])
+    assert [r.status for r in result["rows"]] == ["done", "done"]
+    runs = _stored_runs(storage)
+    assert runs["cfg0__CartPole-v1__dqn__1"] == first  # finished: not run again
+    log = (runs["cfg1__CartPole-v1__dqn__1"].parent / "run.log").read_text()
+    assert log.count("$ ") == 2 and "--resume" in log and "interrupted (SIGINT) at step" in log
+    resumed = runs["cfg1__CartPole-v1__dqn__1"]
+    assert len(list(resumed.glob("events.out.tfevents.*"))) == 2  # the first attempt's and the resumed one's
+    steps = _tags_steps(resumed, "charts/SPS")
+    assert steps == sorted(set(steps)) and len(steps) == 39 and steps[-1] > 3800  # every point once
 
 
 @pytest.mark.slow
-def test_sweep_stopped_by_sigterm_checkpoints_its_runs_and_resumes_them(tmp_path: Path) -> None:
-    root = tmp_path / "sweep"
-    proc = _start_sweep(root)
-    _wait_running(root, proc, 2)
-    proc.send_signal(signal.SIGTERM)  # to the sweep alone: it forwards the signal
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err
-    assert "waiting for 2 running run(s) to checkpoint" in err
-    runs = json.loads((root / "sweep.json").read_text())["runs"]
-    assert sorted(r["status"] for r in runs) == ["interrupted", "interrupted", "pending"]
-    assert all((Path(r["run_dir"]) / "checkpoint.pt").is_file() for r in runs if r["status"] == "interrupted")
-    assert _processes_with(str(root)) == []  # no run outlived the sweep
-    again = _start_sweep(root)  # the same command resumes the interrupted runs
-    _wait_running(root, again, 4)  # a resumed run writes a second event file in its directory
-    again.send_signal(signal.SIGINT)
-    again.communicate(timeout=120)
-    assert again.returncode == 130
-    logs = [p.read_text() for p in (root / "logs").iterdir()]
-    assert sum("--resume" in log for log in logs) == 2
-
-
-@pytest.mark.slow
-def test_killed_sweep_leaves_no_orphans_and_two_processes_never_share_a_run(tmp_path: Path) -> None:
-    root = tmp_path / "sweep"
-    proc = _start_sweep(root)
-    _wait_running(root, proc, 2)
-    children = [pid for pid in _processes_with(str(root)) if pid != proc.pid]
-    assert len(children) == 2
-    run_dir = next((root / "cfg0").iterdir())
-    second = subprocess.run([sys.executable, "-m", "experiments.dqn", "--resume", str(run_dir / "checkpoint.pt"),
-                             "--no-progress"], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
-    assert second.returncode == 2  # no checkpoint yet, or the directory is locked: either way refused, one line
-    assert len(second.stderr.strip().splitlines()) == 1, second.stderr
-    proc.kill()  # SIGKILL: the sweep cannot forward anything; its children get SIGTERM from the kernel
-    proc.communicate()
-    deadline = time.time() + 60
-    while time.time() < deadline and _processes_with(str(root)):
-        time.sleep(0.2)
-    assert _processes_with(str(root)) == []
-    assert all((d / "checkpoint.pt").is_file() for d in (root / "cfg0").iterdir() if d.is_dir())
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed (pip install -e '.[cluster]')")
-def test_sweep_on_a_local_ray_instance(tmp_path: Path) -> None:
-    root = tmp_path / "sweep"
-    result = sweep.main(_sweep_argv(root, "--ray-address", "local", "--ray-num-cpus", "2"))
-    assert all(spec.status == "done" for spec in result["runs"].values()) and len(result["runs"]) == 4
-    assert len(_run_dirs(root)) == 4
-
-
-@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed (pip install -e '.[cluster]')")
-def test_sweep_without_a_ray_cluster_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+@needs_ray
+def test_a_crashing_trial_is_retried_then_reported_failed_with_its_log(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    argv = ["--experiment", "dqn", "--env-ids", "CartPole-v1", "--seeds", "1", "--configs", "total-steps=many",
+            "--storage", str(tmp_path / "storage"), "--max-failures", "1", "--ray-num-cpus", "1", "--quiet"]
     with pytest.raises(SystemExit) as e:
-        sweep.main(_sweep_argv(tmp_path / "sweep", "--ray-address", "auto"))
-    err = capsys.readouterr().err.strip()
-    assert e.value.code == 2 and "\n" not in err and "Traceback" not in err
-    assert err.startswith("error: cannot reach a Ray cluster at --ray-address auto (")
-    assert err.endswith("or run on this machine with --ray-address local")
+        sweep.main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 1
+    (row,) = [line for line in err.splitlines() if line.startswith("1 run(s) did not finish")]
+    log = Path(row.split("(log: ")[1].rstrip(")"))
+    assert log.name == "run.log" and log.read_text().count("$ ") == 2  # the first attempt and one retry
+    assert "total-steps" in log.read_text()
+
+
+@needs_ray
+def test_sweep_bad_input_is_one_line_before_any_trial(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    def error(*extra: str) -> str:
+        with pytest.raises(SystemExit) as e:
+            sweep.main(_sweep_argv(tmp_path / "s", tmp_path / "scratch", *extra))
+        err = capsys.readouterr().err.strip()
+        assert e.value.code == 2 and "\n" not in err and "Traceback" not in err
+        return err
+
+    err = error("--ray-address", "auto")
+    assert err.startswith("error: cannot reach a Ray cluster at --ray-address auto (") and "ray start --head" in err
+    err = error("--storage", "nosuchfs://bucket/sweep")
+    assert err.startswith("error: --storage nosuchfs://bucket/sweep: no filesystem for it here (")
+    err = error("--gpus-per-run", "0.5")
+    assert err == ("error: --gpus-per-run 0.5: the Ray cluster has 0 GPU(s); drop --gpus-per-run or connect to a "
+                   "cluster with GPUs (--ray-address)")
+    assert error("--resume").startswith("error: --resume: no sweep to restore at")
+    assert not (tmp_path / "scratch").exists()  # nothing started
 
 
 def test_sweep_refuses_flags_it_sets_and_plans_the_grid(tmp_path: Path) -> None:
@@ -345,6 +301,27 @@ def test_sweep_refuses_flags_it_sets_and_plans_the_grid(tmp_path: Path) -> None:
     assert sweep.config_flags("total-steps=300 double") == ["--total-steps", "300", "--double"]
     assert sweep.config_flags("--lr 0.1 --double") == ["--lr", "0.1", "--double"]
     args = sweep.SweepArgs(experiment="ppo", env_ids=("CartPole-v1", "ALE/Pong-v5"), seeds=(1, 2), configs=("", "x=1"))
-    keys = [spec.key for spec in sweep.plan(args)]
-    assert len(keys) == 8 and len(set(keys)) == 8 and keys[0] == "cfg0/CartPole-v1__ppo__1"
-    assert "cfg1/ALE-Pong-v5__ppo__2" in keys
+    keys = [run["key"] for run in sweep.plan(args)]
+    assert len(keys) == 8 and len(set(keys)) == 8 and keys[0] == "cfg0__CartPole-v1__ppo__1"
+    assert "cfg1__ALE-Pong-v5__ppo__2" in keys
+    assert sweep.runtime_env()["working_dir"] == str(REPO) and "runs" in sweep.runtime_env()["excludes"]
+
+
+def test_a_snapshot_cuts_event_files_at_their_last_whole_record(tmp_path: Path) -> None:
+    run = tmp_path / "scratch" / "runs" / "CartPole-v1__dqn__1__5"
+    writer = SummaryWriter(str(run))
+    for step in range(10):
+        writer.add_scalar("x", float(step), step)
+    writer.close()
+    (events,) = run.glob("events.out.tfevents.*")
+    whole = events.read_bytes()
+    events.write_bytes(whole + whole[40:47])  # a writer caught mid-record
+    (run / "checkpoint.pt").write_bytes(b"ckpt")
+    (run / ".lock").write_text("123")
+    (tmp_path / "scratch" / "run.log").write_text("$ python -m experiments.dqn\n")
+    out = sweep.snapshot(tmp_path / "scratch", run, tmp_path / "snap")
+    copy = out / run.name
+    assert sorted(p.name for p in copy.iterdir()) == sorted(["checkpoint.pt", events.name])
+    assert (copy / events.name).read_bytes() == whole and (out / "run.log").is_file()
+    assert os.path.samefile(copy / "checkpoint.pt", run / "checkpoint.pt")  # a link, not a copy
+    assert _tags_steps(copy, "x") == list(range(10))
