@@ -14,6 +14,7 @@ from envs.atari import (
     make_reference_vector_env,
     register_atari,
 )
+from envs.pomdp import register_pomdp
 from envs.sync import SameStepVectorEnv
 from envs.vector import TensorVecEnv
 from foundations.checks import positive_int
@@ -25,6 +26,7 @@ VECTORIZATIONS = ("same-step", "sync", "async")
 def check_env_id(env_id: str) -> None:
     """Raise ``ValueError`` listing close matches if ``env_id`` is not a registered Gymnasium id."""
     register_atari()
+    register_pomdp()
     if is_atari_id(env_id):
         atari_game(env_id)  # raises with Atari-specific hints
         return

@@ -1,0 +1,173 @@
+"""A gated transformer over a sliding window of past steps, as an agent's memory (GTrXL).
+
+Parisotto et al. 2020, "Stabilizing Transformers for Reinforcement Learning": each layer is a
+Transformer-XL layer with (1) the identity-map reordering (layer norm on the inputs of the
+attention and of the position-wise MLP, never on the residual stream, plus a ReLU on each
+sub-layer's output) and (2) a GRU-type gate in place of each residual sum:
+
+    r = sigmoid(W_r y + U_r x)
+    z = sigmoid(W_z y + U_z x - b_g)          # b_g > 0: the layer starts close to the identity
+    h = tanh(W_g y + U_g (r * x))
+    g(x, y) = (1 - z) * x + z * h
+
+The memory is a window of the last ``window`` steps' inputs to every layer (``[layers, window,
+batch, model_size]``) with their positions in the episode (``[window, batch]``, -1 for an empty
+slot); a step attends to the stored steps of its own episode and to itself. The step's
+position in its episode enters as a sinusoidal encoding added to its embedding, so positions
+restart at 0 with each episode.
+
+``core(x, state, starts)`` runs ``x`` ``[time, batch, input_size]`` at once, causally, with
+``starts`` ``[time, batch]`` marking the steps that begin an episode (nothing before them is
+attended to); running the steps one at a time gives the same outputs (tested).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from foundations.checks import positive_int
+
+
+class TransformerState(NamedTuple):
+    """memory: ``[layers, window, batch, model_size]`` (oldest first); positions: ``[window,
+    batch]`` episode positions of the stored steps (-1: empty); next_position: ``[batch]``."""
+
+    memory: torch.Tensor
+    positions: torch.Tensor
+    next_position: torch.Tensor
+
+
+@dataclasses.dataclass(frozen=True)
+class GatedTransformerConfig:
+    """Sizes of :class:`GatedTransformer`.
+
+    Attributes:
+      model_size: width of the residual stream (``d``).
+      heads: attention heads (``model_size`` must divide by it).
+      layers: transformer layers.
+      window: past steps kept per layer (``K``; Transformer-XL's memory length).
+      ff_size: hidden units of each layer's position-wise MLP.
+      gate_bias: ``b_g``; 2 in the paper.
+    """
+
+    model_size: int = 64
+    heads: int = 4
+    layers: int = 2
+    window: int = 16
+    ff_size: int = 128
+    gate_bias: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("model_size", "heads", "layers", "window", "ff_size"):
+            positive_int(name, getattr(self, name))
+        if self.model_size % self.heads:
+            raise ValueError(f"model_size ({self.model_size}) must be a multiple of heads ({self.heads})")
+
+
+class GRUGate(nn.Module):
+    """``g(x, y)`` of the module docstring; ``x``, ``y``: ``[..., d]``."""
+
+    def __init__(self, size: int, bias: float) -> None:
+        super().__init__()
+        self.w = nn.Linear(size, 3 * size, bias=False)  # W_r, W_z, W_g applied to y
+        self.u = nn.Linear(size, 2 * size, bias=False)  # U_r, U_z applied to x
+        self.u_g = nn.Linear(size, size, bias=False)
+        self.bias = bias
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        wr, wz, wg = self.w(y).chunk(3, dim=-1)
+        ur, uz = self.u(x).chunk(2, dim=-1)
+        r = torch.sigmoid(wr + ur)
+        z = torch.sigmoid(wz + uz - self.bias)
+        h = torch.tanh(wg + self.u_g(r * x))
+        return (1 - z) * x + z * h
+
+
+class GatedLayer(nn.Module):
+    """One GTrXL layer: gated attention over [memory; sequence], then a gated MLP."""
+
+    def __init__(self, cfg: GatedTransformerConfig) -> None:
+        super().__init__()
+        d = cfg.model_size
+        self.norm_attention = nn.LayerNorm(d)
+        self.attention = nn.MultiheadAttention(d, cfg.heads)
+        self.gate_attention = GRUGate(d, cfg.gate_bias)
+        self.norm_mlp = nn.LayerNorm(d)
+        self.mlp = nn.Sequential(nn.Linear(d, cfg.ff_size), nn.ReLU(), nn.Linear(cfg.ff_size, d))
+        self.gate_mlp = GRUGate(d, cfg.gate_bias)
+        self.heads = cfg.heads
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, blocked: torch.Tensor) -> torch.Tensor:
+        """x: ``[T, B, d]``; memory: ``[K, B, d]``; blocked: ``[B, T, K + T]`` (True: not
+        attended) -> ``[T, B, d]``."""
+        keys = self.norm_attention(torch.cat([memory, x], dim=0))
+        query = keys[memory.shape[0]:]
+        mask = blocked.repeat_interleave(self.heads, dim=0)  # [B * heads, T, K + T]
+        y, _ = self.attention(query, keys, keys, attn_mask=mask, need_weights=False)
+        x = self.gate_attention(x, torch.relu(y))
+        return self.gate_mlp(x, torch.relu(self.mlp(self.norm_mlp(x))))
+
+
+def sinusoid(positions: torch.Tensor, size: int) -> torch.Tensor:
+    """Sinusoidal encodings of integer ``positions`` ``[...]`` -> ``[..., size]`` (Vaswani et al.)."""
+    half = size // 2
+    freq = torch.exp(-math.log(10_000.0) * torch.arange(half, device=positions.device) / max(half, 1))
+    angle = positions.to(torch.float32).unsqueeze(-1) * freq
+    out = torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1)
+    return out if size % 2 == 0 else torch.cat([out, torch.zeros_like(out[..., :1])], dim=-1)
+
+
+class GatedTransformer(nn.Module):
+    """GTrXL over a sliding window (module docstring): ``[T, B, input_size] -> [T, B, model_size]``."""
+
+    def __init__(self, input_size: int, config: GatedTransformerConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or GatedTransformerConfig()
+        positive_int("input_size", input_size)
+        self.embed = nn.Linear(input_size, cfg.model_size)
+        self.layers = nn.ModuleList(GatedLayer(cfg) for _ in range(cfg.layers))
+        self.output_size = cfg.model_size
+
+    def initial_state(self, batch_size: int) -> TransformerState:
+        cfg, p = self.config, self.embed.weight
+        return TransformerState(
+            memory=p.new_zeros(cfg.layers, cfg.window, batch_size, cfg.model_size),
+            positions=torch.full((cfg.window, batch_size), -1, dtype=torch.long, device=p.device),
+            next_position=torch.zeros(batch_size, dtype=torch.long, device=p.device),
+        )
+
+    def forward(self, x: torch.Tensor, state: TransformerState,
+                starts: torch.Tensor | None = None) -> tuple[torch.Tensor, TransformerState]:
+        """x: ``[T, B, input_size]``; starts: ``[T, B]`` bool (a step that begins an episode)
+        -> (``[T, B, model_size]``, the state after the last step)."""
+        steps, batch = x.shape[:2]
+        window = self.config.window
+        if starts is None:
+            starts = torch.zeros(steps, batch, dtype=torch.bool, device=x.device)
+        starts = starts.to(torch.bool)
+        # Episode index of each step (0 = the episode the memory belongs to) and its position.
+        episode = torch.cumsum(starts.long(), dim=0)  # [T, B]
+        t = torch.arange(steps, device=x.device).unsqueeze(1)  # [T, 1]
+        last_start = torch.cummax(torch.where(starts, t, torch.full_like(t, -1)).expand(steps, batch), dim=0).values
+        positions = torch.where(last_start >= 0, t - last_start, state.next_position + t)  # [T, B]
+        # Keys: K memory slots (times -K..-1), then the sequence (times 0..T-1).
+        key_time = torch.arange(-window, steps, device=x.device)  # [K + T]
+        key_episode = torch.cat([torch.where(state.positions >= 0, 0, -1), episode], dim=0)  # [K + T, B]
+        query_time = t.squeeze(1)
+        allowed = ((key_time[None, :] <= query_time[:, None]) & (key_time[None, :] >= query_time[:, None] - window))
+        same = key_episode.T[:, None, :] == episode.T[:, :, None]  # [B, T, K + T]
+        blocked = ~(allowed[None] & same)
+        h = self.embed(x) + sinusoid(positions, self.config.model_size)
+        memories = []
+        for layer, memory in zip(self.layers, state.memory, strict=True):
+            memories.append(torch.cat([memory, h], dim=0)[-window:])
+            h = layer(h, memory, blocked)
+        kept = torch.cat([torch.where(key_episode[:window] == 0, state.positions, -1), positions], dim=0)
+        valid = torch.cat([key_episode[:window], episode], dim=0) == episode[-1:]  # the last step's episode
+        new_positions = torch.where(valid, kept, -1)[-window:]
+        return h, TransformerState(torch.stack(memories), new_positions, positions[-1] + 1)
