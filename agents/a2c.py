@@ -34,13 +34,15 @@ class A2CConfig(ActorCriticConfig):
 class A2C(ActorCriticAgent):
     """A2C agent; see :class:`agents.actor_critic.ActorCriticAgent` for the interface."""
 
-    def loss(self, obs: torch.Tensor, actions: torch.Tensor, advantages: torch.Tensor,
-             returns: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``-log pi(a|s) A - ent_coef H + vf_coef 0.5 (R - V)^2`` averaged over the batch ``[B, ...]``."""
+    def loss(self, obs: torch.Tensor, actions: torch.Tensor, advantages: torch.Tensor, returns: torch.Tensor,
+             starts: torch.Tensor | None = None, *state: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``-log pi(a|s) A - ent_coef H + vf_coef 0.5 (R - V)^2`` averaged over the batch ``[B, ...]``
+        (a recurrent agent's: the whole ``[T, N, ...]`` rollout with its ``starts`` and core ``state``)."""
         c = self.config
+        advantages, returns = advantages.flatten(), returns.flatten()
         if c.norm_adv:
             advantages = normalize(advantages)
-        log_prob, entropy, values = self.policy.evaluate(obs, actions)
+        log_prob, entropy, values = self.evaluate(obs, actions, starts, state)
         policy_loss = -(log_prob * advantages).mean()
         value_loss = 0.5 * (values - returns).square().mean()
         entropy = entropy.mean()
@@ -49,6 +51,9 @@ class A2C(ActorCriticAgent):
 
     def learn(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
         r = self.rollout
-        terms = self.gradient_step(r.obs.flatten(0, 1), r.actions.flatten(0, 1), advantages.flatten(),
-                                   returns.flatten())
+        if self.recurrent:
+            terms = self.gradient_step(r.obs, r.actions, advantages, returns, r.starts, *r.begin_state)
+        else:
+            terms = self.gradient_step(r.obs.flatten(0, 1), r.actions.flatten(0, 1), advantages.flatten(),
+                                       returns.flatten())
         return {f"losses/{k}": terms[k] for k in ("policy_loss", "value_loss", "entropy")}

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import torch
 
+from agents.cores import CoreKind, CoreSpec, State
 from agents.policies import ActorCritic
 from agents.rollout import Rollout
 from foundations.checks import positive_int, unit_interval
@@ -47,6 +48,15 @@ class ActorCriticConfig:
         shared gradient-norm clip.
       compile: run the update's loss (forward and backward graphs) and the acting forward
         through ``torch.compile`` (CUDA: with CUDA graphs); the same math as eager.
+      core: a memory core between the encoder and the heads (:mod:`agents.cores`): ``none``,
+        ``lstm``, ``gru``, ``ntm``, ``dnc`` or ``transformer``; ``None`` (the default) keeps the
+        feed-forward actor-critic. The agent then acts with a state, reset per env at episode
+        starts, and learns on whole env sequences (PPO minibatches are sets of envs).
+      core_size, core_memory_slots, core_word_size, core_read_heads, core_heads, core_layers,
+        core_window: the core's sizes (:class:`agents.cores.CoreSpec`; an option of another
+        core is refused).
+      bptt: truncated backpropagation through time: gradients flow back at most this many
+        steps of a sequence (``None``: the whole rollout).
     """
 
     total_steps: int = 500_000
@@ -70,9 +80,35 @@ class ActorCriticConfig:
     clip_actions: bool = True
     reward_scale: float = 1.0
     compile: bool = False
+    core: CoreKind | None = None
+    core_size: int = 128
+    core_memory_slots: int = 16
+    core_word_size: int = 16
+    core_read_heads: int = 1
+    core_heads: int = 4
+    core_layers: int = 1
+    core_window: int = 16
+    bptt: int | None = None
+
+    @property
+    def core_spec(self) -> CoreSpec | None:
+        if self.core is None:
+            return None
+        return CoreSpec(kind=self.core, size=self.core_size, memory_slots=self.core_memory_slots,
+                        word_size=self.core_word_size, read_heads=self.core_read_heads, heads=self.core_heads,
+                        layers=self.core_layers, window=self.core_window)
 
     def __post_init__(self) -> None:
         name = type(self).__name__
+        if self.core is None:
+            changed = [f"--{f.replace('_', '-')}" for f in _CORE_OPTIONS if getattr(self, f) != _CORE_DEFAULTS[f]]
+            if changed:
+                raise ValueError(f"{', '.join(changed)} configure a memory core; give --core "
+                                 "(none, lstm, gru, ntm, dnc or transformer) too")
+        else:
+            self.core_spec  # noqa: B018 - validates the core's options
+            if self.compile:
+                raise ValueError("--compile does not apply to agents with a --core yet (their sequences run eager)")
         for field in ("total_steps", "num_envs", "num_steps"):
             positive_int(f"{name}.{field}", getattr(self, field))
         if not self.learning_rate > 0:
@@ -94,6 +130,10 @@ class ActorCriticConfig:
 
 
 _CONTINUOUS_ONLY = {"log_std_init": 0.0, "clip_actions": True}
+_CORE_OPTIONS = ("core_size", "core_memory_slots", "core_word_size", "core_read_heads", "core_heads", "core_layers",
+                 "core_window", "bptt")
+_CORE_DEFAULTS = {"core_size": 128, "core_memory_slots": 16, "core_word_size": 16, "core_read_heads": 1,
+                  "core_heads": 4, "core_layers": 1, "core_window": 16, "bptt": None}
 
 
 class ActorCriticAgent:
@@ -117,7 +157,7 @@ class ActorCriticAgent:
                 raise ValueError(f"{', '.join(changed)} only apply to continuous (Box) action spaces; "
                                  f"this env's is {action_space}")
         self.policy = ActorCritic.for_space(obs_shape, action_space, config.hidden_sizes, config.shared,
-                                            config.log_std_init)
+                                            config.log_std_init, core=config.core_spec)
         if self.policy.discrete:
             action_shape, action_dtype = (), torch.int64
         else:
@@ -141,6 +181,10 @@ class ActorCriticAgent:
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.updates = 0
         self._next_obs: torch.Tensor | None = None
+        self.recurrent = self.policy.recurrent
+        if self.recurrent:  # the core's state while acting, and which envs start an episode next
+            self.state: State = self.policy.initial_state(config.num_envs)
+            self.starts = torch.ones(config.num_envs, dtype=torch.bool, device=self.device)
 
     # ------------------------------------------------------------------------ acting
     def _env_actions(self, actions: torch.Tensor) -> torch.Tensor:
@@ -151,6 +195,15 @@ class ActorCriticAgent:
         with torch.no_grad():
             return self._env_actions(self.policy.draw(self._actor(obs), self.generator, deterministic))
 
+    def evaluator(self) -> RecurrentActor:
+        """The evaluation policy of a recurrent agent (its own state, reset at episode starts)."""
+        return RecurrentActor(self)
+
+    def _step(self, obs: torch.Tensor, starts: torch.Tensor, state: State) -> tuple[torch.Tensor, torch.Tensor, State]:
+        """One step of a recurrent policy for every env: (params ``[N, ...]``, values ``[N]``, state)."""
+        params, values, state = self.policy.sequence(obs.unsqueeze(0), state, starts.unsqueeze(0))
+        return params[0], values[0], state
+
     def explore(self, obs: torch.Tensor, step: int) -> torch.Tensor:
         """Sample training actions and record obs and actions (and log-probs, values) in the rollout.
 
@@ -160,7 +213,13 @@ class ActorCriticAgent:
         runs once per step and gives all three.
         """
         with torch.no_grad():
-            if self.policy.separate:
+            if self.recurrent:
+                params, values, state = self._step(obs, self.starts, self.state)
+                actions = self.policy.draw(params, self.generator)
+                self.rollout.add(obs, actions, self.policy.log_prob(params, actions), values, starts=self.starts,
+                                 state=self.state)
+                self.state = state
+            elif self.policy.separate:
                 actions = self.policy.draw(self._actor(obs), self.generator)
                 self.rollout.add(obs, actions)
             else:
@@ -182,10 +241,20 @@ class ActorCriticAgent:
         final_values = None
         if len(result.episodes) and bool(result.truncated.any()):  # truncation ends an episode: cheap test first
             with torch.no_grad():
-                final_values = torch.where(result.truncated, self._critic(result.next_obs), 0.0)
+                final_values = torch.where(result.truncated, self._values(result.next_obs, continuing=True), 0.0)
         reward = result.reward if self.config.reward_scale == 1.0 else result.reward * self.config.reward_scale
         self.rollout.record(reward, result.terminated, result.truncated, final_values)
         self._next_obs = result.obs
+        if self.recurrent:
+            self.starts = result.terminated | result.truncated
+
+    def _values(self, obs: torch.Tensor, continuing: bool = False) -> torch.Tensor:
+        """Values ``[N]`` of ``obs``: the critic, or a recurrent policy's step from its current
+        state (``continuing``: the same episode, e.g. a truncated one's final observation)."""
+        if not self.recurrent:
+            return self._critic(obs)
+        starts = torch.zeros_like(self.starts) if continuing else self.starts
+        return self._step(obs, starts, self.state)[1]
 
     def learning_rate(self, step: int) -> float:
         c = self.config
@@ -209,7 +278,7 @@ class ActorCriticAgent:
         if self.policy.separate:
             self._evaluate_rollout()
         with torch.no_grad():
-            last_values = self._critic(self._next_obs)
+            last_values = self._values(self._next_obs)
         advantages, returns = self.rollout.advantages(last_values, c.gamma, c.gae_lambda)
         metrics = self.learn(advantages, returns)
         metrics["losses/explained_variance"] = explained_variance(self.rollout.values, returns)
@@ -220,6 +289,17 @@ class ActorCriticAgent:
     def learn(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
         """Learn from the full rollout given its advantages and returns ``[T, N]``; metrics."""
         raise NotImplementedError
+
+    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor, starts: torch.Tensor | None = None,
+                 state: State = ()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(log-probs, entropies, values) ``[B]`` of a batch for the losses: the policy's
+        :meth:`~agents.policies.ActorCritic.evaluate` on ``[B, ...]`` steps, or, with ``starts``
+        ``[T, b]``, its :meth:`~agents.policies.ActorCritic.evaluate_sequence` on ``[T, b, ...]``
+        sequences from ``state`` (flattened to ``B = T * b``)."""
+        if starts is None:
+            return self.policy.evaluate(obs, actions)
+        log_prob, entropy, values = self.policy.evaluate_sequence(obs, actions, state, starts, self.config.bptt)
+        return log_prob.flatten(), entropy.flatten(), values.flatten()
 
     def loss(self, *batch: torch.Tensor) -> dict[str, torch.Tensor]:
         """The subclass's loss of one (mini)batch: ``{"loss": [] with its graph, metric: [] ...}``."""
@@ -238,7 +318,7 @@ class ActorCriticAgent:
 
     # ------------------------------------------------------------------- persistence
     def state_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "policy": self.policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
@@ -246,6 +326,9 @@ class ActorCriticAgent:
             "updates": self.updates,
             "next_obs": self._next_obs,
         }
+        if self.recurrent:
+            out["core_state"], out["starts"] = list(self.state), self.starts
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
@@ -254,6 +337,25 @@ class ActorCriticAgent:
         self.rollout.load_state_dict(state["rollout"])
         self.updates = int(state["updates"])
         self._next_obs = state["next_obs"]
+        if self.recurrent:
+            self.state = tuple(t.to(self.device) for t in state["core_state"])
+            self.starts = state["starts"].to(self.device)
+
+
+class RecurrentActor:
+    """Evaluation policy of a recurrent agent: the mode of its policy, with a state of its own
+    that :func:`envs.evaluate` resets at episode starts (``policy(obs, starts)``)."""
+
+    takes_starts = True
+
+    def __init__(self, agent: ActorCriticAgent) -> None:
+        self.agent, self.state = agent, None
+
+    def __call__(self, obs: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+        if self.state is None:
+            self.state = self.agent.policy.initial_state(obs.shape[0])
+        params, _, self.state = self.agent._step(obs, starts, self.state)
+        return self.agent._env_actions(self.agent.policy.draw(params, deterministic=True))
 
 
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from agents.cores import AgentCore, CoreSpec, State
 from foundations.encoders import NatureCNN
 from foundations.nets import layer_init, mlp
 
@@ -57,6 +58,12 @@ class ActorCritic(nn.Module):
     (:meth:`evaluate`) run the same body modules, so replacing one of them
     (``policy.actor_body[1] = nn.ReLU()``) changes both.
 
+    With a ``core`` (:class:`agents.cores.CoreSpec`) the policy has a memory: an ``encoder``
+    (the MLP or the Nature CNN) feeds an :class:`agents.cores.AgentCore` whose output feeds both
+    heads (CleanRL's ``ppo_atari_lstm`` layout). Such a policy runs on sequences:
+    :meth:`sequence` and :meth:`evaluate_sequence` take ``[T, B, ...]`` observations, the core
+    state before the first step and the ``[T, B]`` episode-start mask.
+
     Args:
       obs_shape: one observation's shape.
       num_actions: number of discrete actions (``0`` for continuous).
@@ -65,11 +72,12 @@ class ActorCritic(nn.Module):
       shared: one trunk for policy and value (always true for images).
       log_std_init: initial ``log_std`` of a Gaussian policy.
       activation: factory of the MLP bodies' hidden activation (``nn.Tanh``, the PPO default).
+      core: a memory core between the encoder and the heads (``None``: the feed-forward policy above).
     """
 
     def __init__(self, obs_shape: tuple[int, ...], num_actions: int = 0, action_dim: int = 0,
                  hidden_sizes: tuple[int, ...] = (64, 64), shared: bool = False, log_std_init: float = 0.0,
-                 activation: Callable[[], nn.Module] = nn.Tanh) -> None:
+                 activation: Callable[[], nn.Module] = nn.Tanh, core: CoreSpec | None = None) -> None:
         super().__init__()
         if (num_actions > 0) == (action_dim > 0):
             raise ValueError(f"give either num_actions (discrete) or action_dim (continuous), got {num_actions}, {action_dim}")
@@ -77,7 +85,17 @@ class ActorCritic(nn.Module):
         out = num_actions if self.discrete else action_dim
         self.image = len(obs_shape) == 3
         self.trunk: nn.Module | None = None
-        if self.image:
+        self.core: AgentCore | None = None
+        if core is not None:
+            if self.image:
+                self.encoder: nn.Module = NatureCNN(obs_shape, orthogonal_init=True)
+            elif len(obs_shape) == 1:
+                self.encoder = mlp(obs_shape[0], hidden_sizes, activation=activation, hidden_gain=math.sqrt(2))
+            else:
+                raise ValueError(f"ActorCritic needs [C, H, W] image or [features] vector observations, got {list(obs_shape)}")
+            self.core = AgentCore(self.encoder.out_features, core)
+            actor_features = critic_features = self.core.output_size
+        elif self.image:
             self.trunk = NatureCNN(obs_shape, orthogonal_init=True)
             actor_features = critic_features = self.trunk.out_features
         elif len(obs_shape) == 1:
@@ -99,13 +117,13 @@ class ActorCritic(nn.Module):
 
     @classmethod
     def for_space(cls, obs_shape: tuple[int, ...], action_space: gym.Space, hidden_sizes: tuple[int, ...] = (64, 64),
-                  shared: bool = False, log_std_init: float = 0.0) -> ActorCritic:
+                  shared: bool = False, log_std_init: float = 0.0, core: CoreSpec | None = None) -> ActorCritic:
         """The policy for a Gymnasium ``Discrete`` or 1-D ``Box`` action space (Box bounds kept for :meth:`clip`)."""
         if isinstance(action_space, gym.spaces.Discrete):
-            return cls(obs_shape, num_actions=int(action_space.n), hidden_sizes=hidden_sizes, shared=shared)
+            return cls(obs_shape, num_actions=int(action_space.n), hidden_sizes=hidden_sizes, shared=shared, core=core)
         if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
             policy = cls(obs_shape, action_dim=action_space.shape[0], hidden_sizes=hidden_sizes, shared=shared,
-                         log_std_init=log_std_init)
+                         log_std_init=log_std_init, core=core)
             policy.action_low = torch.as_tensor(action_space.low, dtype=torch.float32)
             policy.action_high = torch.as_tensor(action_space.high, dtype=torch.float32)
             return policy
@@ -121,7 +139,50 @@ class ActorCritic(nn.Module):
     def separate(self) -> bool:
         """Separate actor and critic bodies (vector observations, ``shared=False``): :meth:`actor`
         alone costs half of :meth:`forward`."""
-        return self.trunk is None
+        return self.trunk is None and self.core is None
+
+    @property
+    def recurrent(self) -> bool:
+        """The policy has a core: it acts and learns on sequences with a state."""
+        return self.core is not None
+
+    def initial_state(self, batch_size: int) -> State:
+        """The core's state before any step, for ``batch_size`` envs."""
+        assert self.core is not None, "a feed-forward policy has no state"
+        return self.core.initial_state(batch_size)
+
+    def sequence(self, obs: torch.Tensor, state: State,
+                 starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, State]:
+        """``obs`` ``[T, B, *obs_shape]``, the state before step 0, ``starts`` ``[T, B]`` ->
+        (logits ``[T, B, A]`` or means ``[T, B, D]``, values ``[T, B]``, the state after step T-1)."""
+        assert self.core is not None, "sequence() needs a policy with a core"
+        steps, batch = obs.shape[:2]
+        features = self.encoder(obs.flatten(0, 1) if self.image else obs.flatten(0, 1).float())
+        y, state = self.core(features.view(steps, batch, -1), state, starts)
+        return self.policy_head(y), self.value_head(y).squeeze(-1), state
+
+    def evaluate_sequence(self, obs: torch.Tensor, actions: torch.Tensor, state: State, starts: torch.Tensor,
+                          bptt: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(log-probs, entropies, values), each ``[T, B]``, of ``actions`` ``[T, B, ...]`` taken
+        at ``obs`` ``[T, B, ...]`` from ``state`` with episode starts ``starts`` ``[T, B]``.
+        ``bptt``: gradients flow back at most this many steps (the state is detached between
+        chunks; the values computed are the same)."""
+        steps, batch = obs.shape[:2]
+        chunk = steps if bptt is None else bptt
+        params, values = [], []
+        for at in range(0, steps, chunk):
+            if at:
+                state = tuple(t.detach() for t in state)
+            p, v, state = self.sequence(obs[at:at + chunk], state, starts[at:at + chunk])
+            params.append(p)
+            values.append(v)
+        flat = torch.cat(params).flatten(0, 1)
+        log_prob = self.log_prob(flat, actions.flatten(0, 1)).view(steps, batch)
+        if self.discrete:
+            entropy = categorical_entropy(flat).view(steps, batch)
+        else:
+            entropy = gaussian_entropy(self.log_std, steps * batch).view(steps, batch)
+        return log_prob, entropy, torch.cat(values)
 
     def _shared(self, obs: torch.Tensor) -> torch.Tensor:
         """The shared trunk's features ``[B, hidden]`` (images: uint8 frames, scaled inside)."""

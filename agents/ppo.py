@@ -40,6 +40,9 @@ class PPOConfig(ActorCriticConfig):
         if self.update_epochs < 1 or self.num_minibatches < 1:
             raise ValueError(f"PPOConfig.update_epochs and num_minibatches must be >= 1, got "
                              f"{self.update_epochs}, {self.num_minibatches}")
+        if self.core is not None and self.num_envs % self.num_minibatches:
+            raise ValueError(f"PPOConfig: with --core, minibatches are sets of envs: num_envs = {self.num_envs} "
+                             f"must divide into num_minibatches = {self.num_minibatches}")
         if self.batch_size % self.num_minibatches:
             raise ValueError(f"PPOConfig: num_envs * num_steps = {self.batch_size} must divide into "
                              f"num_minibatches = {self.num_minibatches} equal minibatches")
@@ -57,24 +60,29 @@ class PPO(ActorCriticAgent):
     """
 
     def loss(self, obs: torch.Tensor, actions: torch.Tensor, old_log_prob: torch.Tensor, old_values: torch.Tensor,
-             advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
-        """PPO's loss on a minibatch (every argument ``[B, ...]``, from the rollout).
+             advantages: torch.Tensor, returns: torch.Tensor, starts: torch.Tensor | None = None,
+             *state: torch.Tensor) -> dict[str, torch.Tensor]:
+        """PPO's loss on a minibatch (every argument ``[B, ...]``, from the rollout; for a
+        recurrent agent ``[T, b, ...]`` env sequences with their ``starts`` and core ``state``).
 
         ``policy_loss - ent_coef * entropy + vf_coef * value_loss``, with the advantages
         normalised over the minibatch when ``norm_adv``. Returns ``{"loss": ...}`` and the terms
         ``policy_loss``, ``value_loss``, ``entropy``, ``approx_kl``, ``clipfrac`` (0-d tensors).
         """
         c = self.config
+        advantages = advantages.flatten()
         if c.norm_adv:
             advantages = normalize(advantages)
-        log_prob, entropy, values = self.policy.evaluate(obs, actions)
-        terms = targets.ppo_losses(log_prob, old_log_prob, advantages, values, old_values, returns, c.clip_coef,
-                                   c.clip_vloss)
+        log_prob, entropy, values = self.evaluate(obs, actions, starts, state)
+        terms = targets.ppo_losses(log_prob, old_log_prob.flatten(), advantages, values, old_values.flatten(),
+                                   returns.flatten(), c.clip_coef, c.clip_vloss)
         terms["entropy"] = entropy = entropy.mean()
         terms["loss"] = terms["policy_loss"] - c.ent_coef * entropy + c.vf_coef * terms["value_loss"]
         return terms
 
     def learn(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.recurrent:
+            return self._learn_sequences(advantages, returns)
         c, r = self.config, self.rollout
         b = c.batch_size
         # [obs, actions, old log-probs, old values, advantages, returns], each [batch, ...]
@@ -91,6 +99,30 @@ class PPO(ActorCriticAgent):
             for start in range(0, b, mb):
                 terms = self.gradient_step(*(col[start:start + mb] for col in shuffled))
                 sums += torch.stack([terms[k] for k in names])  # one op, not one per metric
+                count += 1
+            if c.target_kl is not None and float(terms["approx_kl"]) > c.target_kl:
+                break
+        means = sums / count
+        return {f"losses/{k}": means[i] for i, k in enumerate(names)}
+
+    def _learn_sequences(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A recurrent agent's epochs: minibatches are sets of envs, each a whole ``[T, b]``
+        sequence re-run through the core from the rollout's stored state with its resets."""
+        c, r = self.config, self.rollout
+        columns = (r.obs, r.actions, r.log_probs, r.values, advantages, returns, r.starts)
+        core = self.policy.core
+        assert core is not None
+        mb = c.num_envs // c.num_minibatches
+        names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")
+        sums = torch.zeros(len(names), device=self.device)
+        count = 0
+        for _ in range(c.update_epochs):
+            perm = torch.randperm(c.num_envs, device=self.device, generator=self.generator)
+            for start in range(0, c.num_envs, mb):
+                envs = perm[start:start + mb]
+                batch = [col.index_select(1, envs) for col in columns]
+                terms = self.gradient_step(*batch, *core.select(r.begin_state, envs))
+                sums += torch.stack([terms[k] for k in names])
                 count += 1
             if c.target_kl is not None and float(terms["approx_kl"]) > c.target_kl:
                 break

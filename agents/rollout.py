@@ -4,6 +4,10 @@ Each step stores what the policy saw and did (``obs``, ``actions``, ``log_probs`
 and what the env answered (``rewards``, ``terminated``, ``truncated``). Where an episode was
 truncated, the value of its true final observation is stored too (``final_values``), so GAE
 bootstraps from it instead of from the next episode's first observation.
+
+For a policy with a memory core the rollout also keeps ``starts`` (``[T, N]``: the step begins
+an episode, so the core was reset before it) and ``begin_state``, the core's state before the
+rollout's first step, from which learning re-runs the core over the same steps.
 """
 
 from __future__ import annotations
@@ -36,24 +40,29 @@ class Rollout:
         self.terminated = torch.zeros((t, n), dtype=torch.bool, device=dev)
         self.truncated = torch.zeros((t, n), dtype=torch.bool, device=dev)
         self.final_values = torch.zeros((t, n), device=dev)
+        self.starts = torch.zeros((t, n), dtype=torch.bool, device=dev)
+        self.begin_state: tuple[torch.Tensor, ...] = ()
         self.t = 0
         # NumPy views of CPU storage: a step's writes cost a microsecond each instead of torch's ~5
         self._host = None
         if dev.type == "cpu" and obs_dtype != torch.bfloat16 and action_dtype != torch.bfloat16:
             self._host = {k: getattr(self, k).numpy() for k in self._NAMES}
 
-    _NAMES = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "truncated", "final_values")
+    _NAMES = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "truncated", "final_values", "starts")
 
     @property
     def full(self) -> bool:
         return self.t == self.num_steps
 
     def add(self, obs: torch.Tensor, actions: torch.Tensor, log_probs: torch.Tensor | None = None,
-            values: torch.Tensor | None = None) -> None:
+            values: torch.Tensor | None = None, starts: torch.Tensor | None = None,
+            state: tuple[torch.Tensor, ...] | None = None) -> None:
         """Record the policy's side of step ``t``: ``obs`` ``[N, *obs_shape]``, ``actions``, ``log_probs`` / ``values`` ``[N]``.
 
         ``log_probs`` and ``values`` may be left out and filled for the whole rollout at once
         later (``rollout.log_probs[:] = ...``), by an agent that evaluates them in one batch.
+        A recurrent agent gives ``starts`` ``[N]`` and, with the first step, the core ``state``
+        before it.
         """
         if self.full:
             raise ValueError(f"the rollout already holds {self.num_steps} steps; compute advantages and reset()")
@@ -66,6 +75,10 @@ class Rollout:
             self.log_probs[t] = log_probs
         if values is not None:
             self.values[t] = values
+        if starts is not None:
+            self.starts[t] = starts
+        if t == 0 and state is not None:
+            self.begin_state = tuple(x.clone() for x in state)
 
     def record(self, rewards: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor,
                final_values: torch.Tensor | None = None) -> None:
@@ -98,11 +111,13 @@ class Rollout:
         self.t = 0
 
     def state_dict(self) -> dict[str, Any]:
-        return {"t": self.t, **{k: getattr(self, k) for k in self._NAMES}}
+        return {"t": self.t, "begin_state": list(self.begin_state), **{k: getattr(self, k) for k in self._NAMES}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
             if k == "t":
                 self.t = int(v)
+            elif k == "begin_state":
+                self.begin_state = tuple(x.to(self.device) for x in v)
             else:
                 getattr(self, k).copy_(v)

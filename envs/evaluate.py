@@ -50,7 +50,9 @@ def evaluate(
 
     Args:
       policy: maps observations ``[num_envs, *obs_shape]`` (on ``device``) to actions
-        ``[num_envs, *action_shape]``; called under ``torch.inference_mode``.
+        ``[num_envs, *action_shape]``; called under ``torch.inference_mode``. A policy with a
+        memory sets ``takes_starts = True`` and is called ``policy(obs, starts)``, ``starts``
+        ``[num_envs]`` marking the envs whose episode begins with ``obs``.
       record_video: also return the RGB frames of the first episode of sub-env 0 (uses the
         Gymnasium backend with ``render_mode="rgb_array"``).
       max_steps: safety limit on vector steps; raises if the episodes have not finished by then.
@@ -72,11 +74,13 @@ def evaluate(
     recording = record_video
     with make_env(env_id, num_envs, seed=seed, device=device, **kwargs) as env, torch.inference_mode():
         obs = env.reset()
+        takes_starts = getattr(policy, "takes_starts", False)
+        starts = torch.ones(num_envs, dtype=torch.bool, device=obs.device)
         if recording:
             frames.append(_render_first(env))
         for _ in range(max_steps):
-            result = env.step(policy(obs))
-            obs = result.obs
+            result = env.step(policy(obs, starts) if takes_starts else policy(obs))
+            obs, starts = result.obs, result.terminated | result.truncated
             for i, r, n in zip(result.episodes.env_ids.tolist(), result.episodes.returns.tolist(),
                                result.episodes.lengths.tolist(), strict=True):
                 if len(returns[i]) < quota:

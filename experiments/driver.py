@@ -105,7 +105,10 @@ class Algorithm:
 
 
 def policy_mode(agent: Any, config: Any, rng: np.random.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Evaluation policy of the policy-gradient agents: the mode of the policy (argmax / Gaussian mean)."""
+    """Evaluation policy of the policy-gradient agents: the mode of the policy (argmax / Gaussian
+    mean); a recurrent agent's keeps its own core state across steps."""
+    if getattr(agent, "recurrent", False):
+        return agent.evaluator()
     return lambda obs: agent.act(obs, deterministic=True)
 
 
@@ -121,6 +124,10 @@ def parse_args(argv: Sequence[str] | None, defaults: Any, algo: Algorithm, descr
     if name == "list":
         print(algo.presets_table())
         raise SystemExit(0)
+    cores = [a.split("=", 1)[0] for a in argv if a == "--core" or a.startswith(("--core-", "--core=", "--bptt"))]
+    if cores and "core" not in {f.name for f in dataclasses.fields(algo.preset(name))}:
+        raise ValueError(f"{cores[0]}: {algo.name} has no recurrent path; memory cores run with ppo, ppo_atari and "
+                         "a2c (python -m experiments.ppo --core lstm ...)")
     base = dataclasses.replace(defaults, preset=name, agent=algo.preset(name))
     if algo.notes:
         description = f"{description.rstrip()}\n\n{algo.presets_help()}"
