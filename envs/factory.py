@@ -14,7 +14,7 @@ from envs.atari import (
     make_reference_vector_env,
     register_atari,
 )
-from envs.pomdp import register_pomdp
+from envs.pomdp import is_popgym_id, popgym_env, register_pomdp, register_popgym
 from envs.sync import SameStepVectorEnv
 from envs.vector import TensorVecEnv
 from foundations.checks import positive_int
@@ -27,6 +27,8 @@ def check_env_id(env_id: str) -> None:
     """Raise ``ValueError`` listing close matches if ``env_id`` is not a registered Gymnasium id."""
     register_atari()
     register_pomdp()
+    if is_popgym_id(env_id):
+        register_popgym(env_id)
     if is_atari_id(env_id):
         atari_game(env_id)  # raises with Atari-specific hints
         return
@@ -120,8 +122,13 @@ def _gymnasium_vector_env(
 ) -> gym.vector.VectorEnv:
     """``num_envs`` copies of a non-Atari id: :class:`SameStepVectorEnv` in this process (a third of
     Gymnasium's ``SyncVectorEnv`` overhead), Gymnasium's ``SyncVectorEnv`` or its ``AsyncVectorEnv``."""
+    make_one = popgym_env if is_popgym_id(env_id) else gym.make
     if vectorization == "same-step":
-        return SameStepVectorEnv([lambda: gym.make(env_id, render_mode=render_mode, **make_kwargs)] * num_envs)
+        return SameStepVectorEnv([lambda: make_one(env_id, render_mode=render_mode, **make_kwargs)] * num_envs)
+    if is_popgym_id(env_id):  # make_vec's own construction cannot add the flattening wrapper
+        vector = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
+        return vector([lambda: make_one(env_id, render_mode=render_mode, **make_kwargs)] * num_envs,
+                      autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     return gym.make_vec(
         env_id,
         num_envs=num_envs,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -44,3 +47,27 @@ def test_make_env_serves_the_ids_and_the_wrapper_refuses_images() -> None:
         PositionOnly(gym.make("FrozenLake-v1"), [0])
     with pytest.raises(ValueError, match="unknown env id 'CartPolePositionOnly-v2'"):
         make_env("CartPolePositionOnly-v2")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("popgym") is None, reason="popgym not installed (pip install -e '.[pomdp]')")
+@pytest.mark.parametrize(("env_id", "features", "actions"), [("popgym-RepeatPreviousEasy-v0", 4, 4),
+                                                             ("popgym-RepeatFirstEasy-v0", 4, 4),
+                                                             ("popgym-CountRecallEasy-v0", 4, 27),
+                                                             ("popgym-AutoencodeEasy-v0", 6, 4),
+                                                             ("popgym-PositionOnlyCartPoleEasy-v0", 2, 2)])
+def test_popgym_ids_come_through_make_env_as_vectors(env_id: str, features: int, actions: int) -> None:
+    env = make_env(env_id, num_envs=2, seed=0)
+    obs = env.reset()
+    assert obs.shape == (2, features) and env.single_action_space.n == actions
+    if features != 2:  # one-hot codes of discrete observations: 0/1, one 1 per code
+        assert set(obs.unique().tolist()) <= {0, 1}
+    result = env.step(torch.zeros(2, dtype=torch.long))
+    assert result.obs.shape == (2, features) and torch.isfinite(result.reward.float()).all()
+    env.close()
+
+
+def test_a_popgym_id_without_popgym_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "popgym", None)  # import popgym now raises ImportError
+    with pytest.raises(ValueError, match=r"popgym-CountRecallEasy-v0 is a POPGym env, and popgym is not installed: "
+                                         r"pip install -e '.\[pomdp\]'"):
+        make_env("popgym-CountRecallEasy-v0")
