@@ -344,17 +344,32 @@ class ActorCriticAgent:
 
 class RecurrentActor:
     """Evaluation policy of a recurrent agent: the mode of its policy, with a state of its own
-    that :func:`envs.evaluate` resets at episode starts (``policy(obs, starts)``)."""
+    that :func:`envs.evaluate` resets at episode starts (``policy(obs, starts)``).
+
+    With an NTM or DNC core it also keeps, for env 0's first episode, each step's read and
+    write weightings (``trace["read_weights"]`` ``[T, R, N]``, ``trace["write_weights"]``
+    ``[T, Hw, N]``) and the DNC's usage (``trace["usage"]`` ``[T, N]``).
+    """
 
     takes_starts = True
 
     def __init__(self, agent: ActorCriticAgent) -> None:
         self.agent, self.state = agent, None
+        core = agent.policy.core
+        self.recording = core is not None and core.spec.kind in ("ntm", "dnc")
+        self.trace: dict[str, list[torch.Tensor]] = {}
 
     def __call__(self, obs: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
         if self.state is None:
             self.state = self.agent.policy.initial_state(obs.shape[0])
+        elif self.recording and bool(starts[0]):
+            self.recording = False  # env 0's first episode is over
         params, _, self.state = self.agent._step(obs, starts, self.state)
+        if self.recording:
+            memory = self.agent.policy.core.net_state(self.state)  # type: ignore[union-attr]
+            for name in ("read_weights", "write_weights", "usage"):
+                if hasattr(memory, name):
+                    self.trace.setdefault(name, []).append(getattr(memory, name)[0].detach().cpu())
         return self.agent._env_actions(self.agent.policy.draw(params, deterministic=True))
 
 

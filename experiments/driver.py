@@ -260,9 +260,14 @@ def train(args: Any, algo: Algorithm, stop_step: int | None = None,
 
     def run_evaluation(step: int) -> torch.Tensor:
         rng = np.random.default_rng([args.seed, step])  # evaluation never touches the agent's generators
-        result = evaluate(algo.eval_policy(agent, args.agent, rng), args.env_id, args.loop.eval_episodes,
-                          seed=args.seed + 100_000, device=device, num_envs=eval_envs,
-                          atari=args.atari if atari else None)
+        policy = algo.eval_policy(agent, args.agent, rng)
+        result = evaluate(policy, args.env_id, args.loop.eval_episodes, seed=args.seed + 100_000, device=device,
+                          num_envs=eval_envs, atari=args.atari if atari else None)
+        if getattr(policy, "trace", None):  # an NTM / DNC core: its weightings over one evaluation episode
+            from experiments.memory_pictures import agent_memory_figure
+
+            figure = agent_memory_figure(policy.trace, title=f"{args.env_id}, step {step:,}")
+            logger.writer.add_figure("eval/memory", figure, step, close=True)
         return result.returns
 
     def write_checkpoint(loop_state: dict[str, Any]) -> None:

@@ -130,6 +130,30 @@ def memory_figure(inputs: torch.Tensor, targets: torch.Tensor, memory: MemoryTra
     return fig
 
 
+def agent_memory_figure(trace: dict[str, list[torch.Tensor]], title: str = "") -> Figure:
+    """What an agent's NTM / DNC core did over one evaluation episode: every read head's and
+    write head's weighting (memory slot x time step) and, for the DNC, the usage.
+
+    Args:
+      trace: :class:`agents.actor_critic.RecurrentActor`'s ``trace`` (per step: ``read_weights``
+        ``[R, N]``, ``write_weights`` ``[Hw, N]``, ``usage`` ``[N]``).
+    """
+    reads, writes = torch.stack(trace["read_weights"]), torch.stack(trace["write_weights"])  # [T, H, N]
+    panels = [(f"read head {h} weighting", reads[:, h].t()) for h in range(reads.shape[1])]
+    panels += [(f"write head {h} weighting", writes[:, h].t()) for h in range(writes.shape[1])]
+    if "usage" in trace:
+        panels.append(("usage", torch.stack(trace["usage"]).t()))
+    width, height = 3.8 * len(panels), 3.1
+    fig = Figure(figsize=(width, height), dpi=80)
+    fig.subplots_adjust(left=0.5 / width, right=1 - 0.45 / width, bottom=0.5 / height, top=1 - 0.65 / height,
+                        wspace=0.45)
+    for ax, (name, values) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
+        _heatmap(fig, ax, values, name, "memory slot", cmap="magma")
+    if title:
+        fig.suptitle(title, fontsize=10, y=1 - 0.12 / height, va="top")
+    return fig
+
+
 def log_memory_figure(writer: SummaryWriter, tag: str, step: int, inputs: torch.Tensor, targets: torch.Tensor,
                       memory: MemoryTrace, png: Path | None = None, title: str = "") -> Figure:
     """Draw the figure, add it to TensorBoard under ``tag`` at ``step`` and, if ``png`` is given,

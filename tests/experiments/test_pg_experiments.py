@@ -19,6 +19,10 @@ def _parse(module, tmp_path, *extra):
     (ppo, ["--env-id", "Pendulum-v1", "--preset", "pendulum", "--num-steps", "64", "--num-minibatches", "4"]),
     (a2c, ["--env-id", "CartPole-v1"]),
     (reinforce, ["--env-id", "CartPole-v1", "--num-envs", "2"]),
+    (ppo, ["--env-id", "CartPolePositionOnly-v1", "--core", "dnc", "--core-size", "16", "--core-memory-slots", "8",
+           "--core-word-size", "4", "--num-envs", "4", "--num-steps", "64", "--hidden-sizes", "16"]),
+    (a2c, ["--env-id", "CartPolePositionOnly-v1", "--core", "transformer", "--core-size", "16", "--core-window", "4",
+           "--core-heads", "2", "--bptt", "3"]),
 ])
 def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, module, extra):
     common = [*extra, "--total-steps", "1200", "--eval-interval", "0", "--eval-episodes", "2", "--log-interval", "100"]
@@ -98,3 +102,15 @@ def test_ppo_learns_pendulum_within_300k_steps(tmp_path):
     # seed 1 passes -400 by 75k steps (-209; -169 at 100k); stop at 100k (schedules still span 300k): CI time
     result, _ = driver.train(args, ppo.ALGORITHM, stop_step=100_000)
     assert max(m for _, m in result.evaluations) >= -400, result.evaluations
+
+
+def test_a_dnc_core_logs_its_weightings_and_usage_over_an_evaluation_episode(tmp_path):
+    args = _parse(ppo, tmp_path, "--env-id", "CartPolePositionOnly-v1", "--core", "dnc", "--core-size", "16",
+                  "--core-memory-slots", "8", "--core-word-size", "4", "--total-steps", "512", "--eval-interval", "512",
+                  "--eval-episodes", "2", "--log-interval", "256")
+    result, run_dir = driver.train(args, ppo.ALGORITHM)
+    ea = EventAccumulator(str(run_dir), size_guidance={"images": 0})
+    ea.Reload()
+    (image,) = ea.Images("eval/memory")  # one evaluation: one figure (read, write, usage panels)
+    assert image.step == 512 and image.width > 3 * image.height > 300
+    assert len(result.evaluations) == 1
