@@ -38,6 +38,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -153,11 +154,20 @@ def command(run: dict[str, Any], runs_dir: Path, checkpoint: Path | None, thread
             "--no-progress", "--threads", str(threads), *config_flags(run["config"])]  # fmt: skip
 
 
-def _child_env(threads: int) -> dict[str, str]:
+def code_root() -> Path:
+    """Where this node's copy of the project is: the folder Ray unpacked the job's code into on a
+    cluster, this checkout locally. Looked up when called, not at import: Tune ships the trial
+    function by value, with the driver's module globals."""
+    import experiments
+
+    return Path(experiments.__file__).resolve().parent.parent
+
+
+def _child_env(threads: int, code: Path) -> dict[str, str]:
     env = dict(os.environ)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = str(threads)
-    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(code) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 
@@ -265,7 +275,7 @@ class _Trial:
     def __init__(self, config: dict[str, Any]) -> None:
         import ray
 
-        self.run, self.threads = config["run"], int(config["threads"])
+        self.run, self.threads, self.code = config["run"], int(config["threads"]), code_root()
         self.flag = ray.get_actor(config["stop_actor"], namespace=NAMESPACE)  # experiments.sweep_stop.StopFlag
         if config["scratch_dir"]:
             Path(config["scratch_dir"]).mkdir(parents=True, exist_ok=True)
@@ -317,9 +327,9 @@ class _Trial:
                 shutil.rmtree(leftover)
         cmd = command(self.run, self.runs, resume, self.threads)
         with open(self.scratch / "run.log", "a") as log:
-            log.write(f"$ {shlex.join(cmd)}\n")
+            log.write(f"# on {socket.gethostname()}, code from {self.code}\n$ {shlex.join(cmd)}\n")
             log.flush()
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_child_env(self.threads),
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_child_env(self.threads, self.code),
                                     cwd=self.scratch, preexec_fn=_child_signals)  # fmt: skip
         return proc, (_stat(resume) if resume is not None else None)
 
@@ -447,9 +457,9 @@ class TrialRow:
 
 def rows_of(results: Any, planned: Sequence[dict[str, Any]]) -> list[TrialRow]:
     """The table's rows from Tune's ``ResultGrid``, in the grid's order."""
-    by_key = {}
+    by_key, planned_by_key = {}, {r["key"]: r for r in planned}
     for result in results:
-        run, metrics = result.config["run"], result.metrics or {}
+        run, metrics = planned_by_key[Path(result.path).name], result.metrics or {}
         if result.error is not None:
             status = "failed"
         elif metrics.get("finished"):
@@ -516,7 +526,7 @@ def run(args: SweepArgs) -> dict[str, Any]:
         if restoring:
             tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True,
                                        storage_filesystem=filesystem)
-            saved = sorted(r.config["run"]["key"] for r in tuner.get_results())
+            saved = sorted(Path(r.path).name for r in tuner.get_results())  # trial folders are named by key
             if saved != sorted(r["key"] for r in planned):
                 raise ValueError(f"{args.storage} holds a sweep of other runs ({len(saved)}: {', '.join(saved[:3])}...); "
                                  "give the same grid to resume it, or another --storage")

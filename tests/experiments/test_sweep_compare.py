@@ -325,3 +325,46 @@ def test_a_snapshot_cuts_event_files_at_their_last_whole_record(tmp_path: Path) 
     assert (copy / events.name).read_bytes() == whole and (out / "run.log").is_file()
     assert os.path.samefile(copy / "checkpoint.pt", run / "checkpoint.pt")  # a link, not a copy
     assert _tags_steps(copy, "x") == list(range(10))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@needs_ray
+def test_on_a_cluster_the_trials_run_the_code_shipped_with_the_job(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A separately started Ray head (as on a cluster): the trial's run uses the copy of the
+    project Ray unpacked from the job's runtime_env, not this checkout."""
+    import socket
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    port = _free_port()
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    head = subprocess.Popen([ray_cli, "start", "--head", "--block", f"--port={port}", "--num-cpus=1",
+                             "--include-dashboard=false", "--disable-usage-stats"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        time.sleep(3)  # the head's other services
+        argv = ["--experiment", "dqn", "--env-ids", "CartPole-v1", "--seeds", "1", "--configs", TINY,
+                "--storage", str(tmp_path / "storage"), "--ray-address", f"127.0.0.1:{port}", "--quiet"]
+        result = sweep.main(argv)
+        assert [r.status for r in result["rows"]] == ["done"]
+        (run,) = _stored_runs(tmp_path / "storage").values()
+        first = (run.parent / "run.log").read_text().splitlines()[0]
+        assert first.startswith("# on ") and "_ray_pkg_" in first and str(REPO) not in first
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)
