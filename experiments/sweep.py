@@ -423,7 +423,9 @@ def connect(args: SweepArgs) -> None:
     import ray
 
     if args.ray_address is None:
-        ray.init(num_cpus=args.ray_num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        # address="local": a new instance of our own, even when another sweep runs one on this machine
+        ray.init(address="local", num_cpus=args.ray_num_cpus, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR")
     else:
         try:
             ray.init(address=args.ray_address, runtime_env=runtime_env(), log_to_driver=False, logging_level="ERROR")
