@@ -21,28 +21,13 @@ import torch
 
 from agents.loop import LoopConfig, run_training
 from agents.ppo import PPO, PPOConfig
+from benchmarks.clocks import AfterFirstUpdate, sb3_after_first_update
 from benchmarks.table import eager_and_compiled_rows, print_table
 from envs import make_env
 from foundations.runlog import RunLogger
 from foundations.seeding import seed_everything
 
 NUM_ENVS, NUM_STEPS = 8, 128
-
-
-class _Clock:
-    """Wraps an agent's ``train``: the clock starts when the first update has finished."""
-
-    def __init__(self, agent: PPO) -> None:
-        self.agent, self.start, self.first = agent, None, None
-
-    def __getattr__(self, name: str):
-        return getattr(self.agent, name)
-
-    def train(self, step: int, n: int):
-        out = self.agent.train(step, n)
-        if out is not None and self.start is None:
-            self.start = time.perf_counter()
-        return out
 
 
 def ours(env_id: str, rollouts: int, compile: bool = False) -> tuple[float, float]:
@@ -52,7 +37,7 @@ def ours(env_id: str, rollouts: int, compile: bool = False) -> tuple[float, floa
     config = PPOConfig(total_steps=total, num_envs=NUM_ENVS, num_steps=NUM_STEPS, learning_rate=2.5e-4,
                        update_epochs=4, num_minibatches=4, clip_coef=0.2, ent_coef=0.01, compile=compile)
     env = make_env(env_id, NUM_ENVS, seed=0)
-    clock = _Clock(PPO(config, env.obs_shape, env.obs_dtype, env.single_action_space, seed=0))
+    clock = AfterFirstUpdate(PPO(config, env.obs_shape, env.obs_dtype, env.single_action_space, seed=0))
     with tempfile.TemporaryDirectory() as root:
         logger = RunLogger(env_id, "bench", 0, root=root, progress=False)
         begin = time.perf_counter()
@@ -66,7 +51,6 @@ def ours(env_id: str, rollouts: int, compile: bool = False) -> tuple[float, floa
 def sb3(env_id: str, rollouts: int) -> float | None:
     try:
         from stable_baselines3 import PPO as SB3PPO
-        from stable_baselines3.common.callbacks import BaseCallback
         from stable_baselines3.common.env_util import make_atari_env, make_vec_env
         from stable_baselines3.common.vec_env import VecFrameStack
     except ImportError:
@@ -80,18 +64,7 @@ def sb3(env_id: str, rollouts: int) -> float | None:
     model = SB3PPO(policy, env, learning_rate=2.5e-4, n_steps=NUM_STEPS, batch_size=NUM_ENVS * NUM_STEPS // 4,
                    n_epochs=4, clip_range=0.2, ent_coef=0.01, device="cpu", seed=0, verbose=0)
 
-    class Clock(BaseCallback):
-        rollouts_started, start = 0, None
-
-        def _on_rollout_start(self) -> None:  # the second rollout starts after the first update
-            self.rollouts_started += 1
-            if self.rollouts_started == 2:
-                self.start = time.perf_counter()
-
-        def _on_step(self) -> bool:
-            return True
-
-    clock = Clock()
+    clock = sb3_after_first_update()
     model.learn(NUM_ENVS * NUM_STEPS * (rollouts + 1), callback=clock)
     end = time.perf_counter()
     env.close()

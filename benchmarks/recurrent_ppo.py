@@ -25,6 +25,7 @@ import torch
 
 from agents.loop import LoopConfig, run_training
 from agents.ppo import PPO, PPOConfig
+from benchmarks.clocks import AfterFirstUpdate, sb3_after_first_update
 from benchmarks.table import print_table
 from envs import make_env
 from envs.pomdp import register_pomdp
@@ -34,22 +35,6 @@ from foundations.seeding import seed_everything
 ENV_ID, NUM_ENVS, NUM_STEPS, SIZE = "CartPolePositionOnly-v1", 8, 128, 64
 
 
-class _Clock:
-    """Wraps an agent's ``train``: the clock starts when the first update has finished."""
-
-    def __init__(self, agent: PPO) -> None:
-        self.agent, self.start = agent, None
-
-    def __getattr__(self, name: str):
-        return getattr(self.agent, name)
-
-    def train(self, step: int, n: int):
-        out = self.agent.train(step, n)
-        if out is not None and self.start is None:
-            self.start = time.perf_counter()
-        return out
-
-
 def ours(core: str, rollouts: int) -> float:
     seed_everything(0)
     total = NUM_ENVS * NUM_STEPS * (rollouts + 1)
@@ -57,7 +42,7 @@ def ours(core: str, rollouts: int) -> float:
                        update_epochs=4, num_minibatches=4, clip_coef=0.2, ent_coef=0.01, hidden_sizes=(SIZE,),
                        core=core, core_size=SIZE)  # fmt: skip
     env = make_env(ENV_ID, NUM_ENVS, seed=0)
-    clock = _Clock(PPO(config, env.obs_shape, env.obs_dtype, env.single_action_space, seed=0))
+    clock = AfterFirstUpdate(PPO(config, env.obs_shape, env.obs_dtype, env.single_action_space, seed=0))
     with tempfile.TemporaryDirectory() as root:
         logger = RunLogger(ENV_ID, "bench", 0, root=root, progress=False)
         run_training(clock, env, logger, total, LoopConfig(eval_interval=0, checkpoint_interval=0, log_interval=total))
@@ -70,7 +55,6 @@ def ours(core: str, rollouts: int) -> float:
 def sb3_contrib(rollouts: int) -> float | None:
     try:
         from sb3_contrib import RecurrentPPO
-        from stable_baselines3.common.callbacks import BaseCallback
         from stable_baselines3.common.env_util import make_vec_env
     except ImportError:
         return None
@@ -82,18 +66,7 @@ def sb3_contrib(rollouts: int) -> float | None:
                                         "enable_critic_lstm": False, "net_arch": []},
                          device="cpu", seed=0, verbose=0)  # fmt: skip
 
-    class Clock(BaseCallback):
-        rollouts_started, start = 0, None
-
-        def _on_rollout_start(self) -> None:  # the second rollout starts after the first update
-            self.rollouts_started += 1
-            if self.rollouts_started == 2:
-                self.start = time.perf_counter()
-
-        def _on_step(self) -> bool:
-            return True
-
-    clock = Clock()
+    clock = sb3_after_first_update()
     model.learn(NUM_ENVS * NUM_STEPS * (rollouts + 1), callback=clock)
     end = time.perf_counter()
     env.close()

@@ -417,11 +417,37 @@ def runtime_env() -> dict[str, Any]:
     return {"working_dir": str(REPO), "excludes": SHIPPED_EXCLUDES}
 
 
+def _unreachable(address: str) -> str | None:
+    """Why a ``HOST:PORT`` address (or the one ``auto`` stands for: ``RAY_ADDRESS``, else the
+    cluster Ray last recorded in ``/tmp/ray/ray_current_cluster``) cannot be reached, or ``None``
+    (reachable, ``ray://``, or ``auto`` with nothing recorded, which Ray reports itself)."""
+    if address == "auto":
+        recorded = Path("/tmp/ray/ray_current_cluster")
+        address = os.environ.get("RAY_ADDRESS") or (recorded.read_text().strip() if recorded.is_file() else "")
+        if not address or address == "auto":
+            return None
+    if "://" in address or ":" not in address:
+        return None
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5.0).close()
+    except ValueError:
+        return f"port {port!r} is not a number"
+    except OSError as e:
+        return e.strerror or type(e).__name__
+    return None
+
+
 def connect(args: SweepArgs) -> None:
     """``ray.init``: a new local instance, or the cluster at ``--ray-address`` with this code
     shipped; fails in one line when the cluster cannot be reached or lacks the GPUs asked for."""
     import ray
 
+    refused = _unreachable(args.ray_address) if args.ray_address is not None else None
+    if refused is not None:  # Ray itself would retry for minutes
+        raise ValueError(f"cannot reach a Ray cluster at --ray-address {args.ray_address} ({refused}); start one with "
+                         "'ray start --head' (then --ray-address auto), or leave --ray-address out to run on a new "
+                         "Ray instance on this machine")
     if args.ray_address is None:
         # address="local": a new instance of our own, even when another sweep runs one on this machine
         ray.init(address="local", num_cpus=args.ray_num_cpus, include_dashboard=False, log_to_driver=False,

@@ -1,0 +1,42 @@
+"""Clocks that start timing a training run once its first rollout and update are done, for our
+agents (a wrapper of ``train``) and for Stable-Baselines3's (a callback), so neither side's
+start-up (or compile) is in its rate."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+class AfterFirstUpdate:
+    """Wraps an on-policy agent: ``start`` is the time its first ``train`` that learned returned."""
+
+    def __init__(self, agent: Any) -> None:
+        self.agent, self.start = agent, None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.agent, name)
+
+    def train(self, step: int, n: int) -> Any:
+        out = self.agent.train(step, n)
+        if out is not None and self.start is None:
+            self.start = time.perf_counter()
+        return out
+
+
+def sb3_after_first_update() -> Any:
+    """An SB3 callback whose ``start`` is the time the second rollout begins (after the first update)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Clock(BaseCallback):
+        rollouts_started, start = 0, None
+
+        def _on_rollout_start(self) -> None:
+            self.rollouts_started += 1
+            if self.rollouts_started == 2:
+                self.start = time.perf_counter()
+
+        def _on_step(self) -> bool:
+            return True
+
+    return Clock()
