@@ -101,7 +101,8 @@ class ActorCriticConfig:
     def __post_init__(self) -> None:
         name = type(self).__name__
         if self.core is None:
-            changed = [f"--{f.replace('_', '-')}" for f in _CORE_OPTIONS if getattr(self, f) != _CORE_DEFAULTS[f]]
+            fields = self.__dataclass_fields__
+            changed = [f"--{f.replace('_', '-')}" for f in _CORE_OPTIONS if getattr(self, f) != fields[f].default]
             if changed:
                 raise ValueError(f"{', '.join(changed)} configure a memory core; give --core "
                                  "(none, lstm, gru, ntm, dnc or transformer) too")
@@ -132,8 +133,6 @@ class ActorCriticConfig:
 _CONTINUOUS_ONLY = {"log_std_init": 0.0, "clip_actions": True}
 _CORE_OPTIONS = ("core_size", "core_memory_slots", "core_word_size", "core_read_heads", "core_heads", "core_layers",
                  "core_window", "bptt")
-_CORE_DEFAULTS = {"core_size": 128, "core_memory_slots": 16, "core_word_size": 16, "core_read_heads": 1,
-                  "core_heads": 4, "core_layers": 1, "core_window": 16, "bptt": None}
 
 
 class ActorCriticAgent:

@@ -40,3 +40,13 @@ def sb3_after_first_update() -> Any:
             return True
 
     return Clock()
+
+
+def sb3_steps_per_second(model: Any, env: Any, steps_per_rollout: int, rollouts: int) -> float:
+    """Train an SB3 ``model`` for ``rollouts + 1`` rollouts and return env steps/s after the
+    first rollout and update; closes ``env``."""
+    clock = sb3_after_first_update()
+    model.learn(steps_per_rollout * (rollouts + 1), callback=clock)
+    end = time.perf_counter()
+    env.close()
+    return steps_per_rollout * rollouts / (end - clock.start)

@@ -21,7 +21,7 @@ import torch
 
 from agents.loop import LoopConfig, run_training
 from agents.ppo import PPO, PPOConfig
-from benchmarks.clocks import AfterFirstUpdate, sb3_after_first_update
+from benchmarks.clocks import AfterFirstUpdate, sb3_steps_per_second
 from benchmarks.table import eager_and_compiled_rows, print_table
 from envs import make_env
 from foundations.runlog import RunLogger
@@ -63,12 +63,7 @@ def sb3(env_id: str, rollouts: int) -> float | None:
         policy = "MlpPolicy"
     model = SB3PPO(policy, env, learning_rate=2.5e-4, n_steps=NUM_STEPS, batch_size=NUM_ENVS * NUM_STEPS // 4,
                    n_epochs=4, clip_range=0.2, ent_coef=0.01, device="cpu", seed=0, verbose=0)
-
-    clock = sb3_after_first_update()
-    model.learn(NUM_ENVS * NUM_STEPS * (rollouts + 1), callback=clock)
-    end = time.perf_counter()
-    env.close()
-    return NUM_ENVS * NUM_STEPS * rollouts / (end - clock.start)
+    return sb3_steps_per_second(model, env, NUM_ENVS * NUM_STEPS, rollouts)
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ import torch
 
 from agents.loop import LoopConfig, run_training
 from agents.ppo import PPO, PPOConfig
-from benchmarks.clocks import AfterFirstUpdate, sb3_after_first_update
+from benchmarks.clocks import AfterFirstUpdate, sb3_steps_per_second
 from benchmarks.table import print_table
 from envs import make_env
 from envs.pomdp import register_pomdp
@@ -65,12 +65,7 @@ def sb3_contrib(rollouts: int) -> float | None:
                          policy_kwargs={"lstm_hidden_size": SIZE, "n_lstm_layers": 1, "shared_lstm": True,
                                         "enable_critic_lstm": False, "net_arch": []},
                          device="cpu", seed=0, verbose=0)  # fmt: skip
-
-    clock = sb3_after_first_update()
-    model.learn(NUM_ENVS * NUM_STEPS * (rollouts + 1), callback=clock)
-    end = time.perf_counter()
-    env.close()
-    return NUM_ENVS * NUM_STEPS * rollouts / (end - clock.start)
+    return sb3_steps_per_second(model, env, NUM_ENVS * NUM_STEPS, rollouts)
 
 
 def main() -> None:
