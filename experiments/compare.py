@@ -5,6 +5,8 @@
     python -m experiments.compare runs/ --group-by agent.double --group-by agent.n_step
     python -m experiments.compare runs/ --tag eval/episodic_return --summary results/cartpole.csv
     python -m experiments.compare results/cartpole.csv --tag eval/episodic_return --out docs/figures/cartpole
+    python -m experiments.compare runs/memory-agents --tag eval/episodic_return --group-by agent.core \
+        --baseline agent.core=none --last 1
 
 Runs are found under the given directories (any folder with a TensorBoard event file) and read
 with TensorBoard's own event reader. They are grouped by (env, label): the label is the
@@ -19,7 +21,13 @@ runs of one group differ only by seed. The report folder gets:
 - ``aggregates.md`` / ``aggregates.csv`` and ``aggregates.png``: IQM, median, mean and
   optimality gap over envs with 95% stratified-bootstrap intervals (Agarwal et al. 2021), on
   human-normalised scores for Atari and min-max normalised scores otherwise (``--normalize``);
-- ``profile.png``: performance profiles (fraction of runs above each normalised score).
+- ``profile.png``: performance profiles (fraction of runs above each normalised score);
+- with ``--baseline GROUP``, ``differences.md`` / ``differences.csv``: per env, every other
+  group's mean score minus the baseline's, with a 95% bootstrap interval (the seeds of each
+  group resampled independently) and whether it excludes zero.
+
+``--score best`` scores a run by its best logged value instead of its last ones (POPGym's MMER,
+with ``--tag eval/episodic_return``).
 
 ``--summary FILE.csv`` also writes the compared points (one row per run and step: run, env,
 experiment, seed, group, tag, step, value): small enough to commit, where event files are not.
@@ -73,6 +81,12 @@ class CompareArgs:
     """folder for the PNGs and tables."""
     last: int = 10
     """final score of a run: mean of its last this-many logged values."""
+    score: Literal["last", "best"] = "last"
+    """a run's score: last = the mean of its last --last values; best = its highest logged value
+    (POPGym's MMER, the best mean evaluation return over training)."""
+    baseline: str | None = None
+    """a group (its label, or a word of it such as agent.core=none) to which every other group
+    is compared per env: difference of mean scores with a 95% bootstrap interval over seeds."""
     points: int = 100
     """points of the common step grid of the curves."""
     group_by: tuple[str, ...] = ()
@@ -287,12 +301,14 @@ def run(args: CompareArgs) -> dict[str, Any]:
         print(f"warning: {len(missing)} run(s) without {args.tag!r} left out: {names}", file=sys.stderr)
     rng = np.random.default_rng(args.seed)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
     for r in with_tag:
         groups[(r.env_id, r.label)].append(r)
     envs = sorted({env for env, _ in groups})
     labels = sorted({label for _, label in groups})
+    if args.baseline is not None:
+        _baseline_label(args.baseline, labels)  # a wrong name stops before anything is written
+    out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
 
     # Curves: one PNG per env, mean and 95% bootstrap band per group.
@@ -317,11 +333,13 @@ def run(args: CompareArgs) -> dict[str, Any]:
         plt.close(fig)
 
     # Final scores per group.
+    score_note = "Best" if args.score == "best" else f"Final (mean of the last {args.last} values)"
     finals: dict[tuple[str, str], np.ndarray] = {}
     score_rows = []
     for (env, label), members in sorted(groups.items()):
         members.sort(key=lambda m: m.seed)
-        finals[(env, label)] = np.array([m.values[-args.last :].mean() for m in members])
+        finals[(env, label)] = np.array([m.values.max() if args.score == "best" else m.values[-args.last :].mean()
+                                         for m in members])
         scores = finals[(env, label)]
         lo, hi = rl_stats.bootstrap_mean_ci(scores, args.reps, rng=rng)
         row: list[Any] = [env, label, len(scores), float(scores.mean()), float(lo), float(hi)]
@@ -334,8 +352,15 @@ def run(args: CompareArgs) -> dict[str, Any]:
         score_rows.append(row)
     _write_table(out / "scores.md", out / "scores.csv",
                  ["env", "group", "seeds", "mean final score", "95% CI low", "95% CI high", "human-normalised"],
-                 score_rows, f"Final `{args.tag}` (mean of the last {args.last} values per run), 95% bootstrap CI over seeds.")  # fmt: skip
+                 score_rows, f"{score_note} `{args.tag}` per run, 95% bootstrap CI over seeds.")  # fmt: skip
     files += [out / "scores.md", out / "scores.csv"]
+    differences = _differences(args, envs, labels, finals, rng)
+    if differences is not None:
+        _write_table(out / "differences.md", out / "differences.csv",
+                     ["env", "group", "baseline", "difference of means", "95% CI low", "95% CI high", "excludes 0"],
+                     differences, f"{score_note} `{args.tag}`: each group minus the baseline, per env; 95% bootstrap "
+                     f"CI over seeds ({args.reps} replicates, each group's seeds resampled on their own).")  # fmt: skip
+        files += [out / "differences.md", out / "differences.csv"]
 
     # Aggregates over envs, per label, on normalised scores.
     aggregates: dict[str, dict[str, tuple[float, float, float]]] = {}
@@ -424,13 +449,47 @@ def run(args: CompareArgs) -> dict[str, Any]:
     if args.summary is not None:
         files.append(write_summary(Path(args.summary), with_tag, args.tag))
     return {"groups": {k: [m.path for m in v] for k, v in groups.items()}, "finals": finals, "scores": score_rows,
-            "aggregates": aggregates, "matrices": matrices, "files": files, "metrics_source": source}  # fmt: skip
+            "aggregates": aggregates, "matrices": matrices, "files": files, "metrics_source": source,
+            "differences": differences}  # fmt: skip
+
+
+def _baseline_label(wanted: str, labels: Sequence[str]) -> str:
+    """The group ``--baseline`` names: a label, or the one label that has it as a word."""
+    if wanted in labels:
+        return wanted
+    matches = [label for label in labels if wanted in label.split(" ")]
+    if len(matches) != 1:
+        raise ValueError(f"--baseline {wanted!r} names {'no' if not matches else 'more than one'} group; groups: "
+                         f"{'; '.join(labels)} (--group-by labels groups by configuration values)")
+    return matches[0]
+
+
+def _differences(args: CompareArgs, envs: Sequence[str], labels: Sequence[str],
+                 finals: dict[tuple[str, str], np.ndarray], rng: np.random.Generator) -> list[list[Any]] | None:
+    """Rows of the ``--baseline`` table, or None without one."""
+    if args.baseline is None:
+        return None
+    base = _baseline_label(args.baseline, labels)
+    rows: list[list[Any]] = []
+    for env in envs:
+        if (env, base) not in finals:
+            print(f"warning: the baseline {base!r} has no run on {env}; that env has no differences", file=sys.stderr)
+            continue
+        for label in labels:
+            if label == base or (env, label) not in finals:
+                continue
+            a, b = finals[(env, label)], finals[(env, base)]
+            lo, hi = rl_stats.bootstrap_difference_ci(a, b, args.reps, rng=rng)
+            rows.append([env, label, base, float(a.mean() - b.mean()), lo, hi, "yes" if lo > 0 or hi < 0 else "no"])
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     _, r = parse_and_run(CompareArgs, run, argv, __doc__)
     print((Path(r["files"][0]).parent / "scores.md").read_text())
     print((Path(r["files"][0]).parent / "aggregates.md").read_text())
+    if r["differences"] is not None:
+        print((Path(r["files"][0]).parent / "differences.md").read_text())
     print("wrote: " + ", ".join(str(f) for f in r["files"]))
     return r
 

@@ -109,6 +109,20 @@ def bootstrap_mean_ci(
     return lo, hi
 
 
+def bootstrap_difference_ci(
+    a: np.ndarray, b: np.ndarray, reps: int = 2000, confidence: float = 0.95, rng: np.random.Generator | None = None
+) -> tuple[float, float]:
+    """Percentile interval of ``mean(a) - mean(b)`` for two independent groups of seeds
+    (``a [seeds_a]``, ``b [seeds_b]``): each group is resampled with replacement on its own,
+    as for two agents run on different seeds."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 1 or b.ndim != 1 or a.size == 0 or b.size == 0:
+        raise ValueError(f"bootstrap_difference_ci needs two non-empty 1-d arrays, got shapes {a.shape}, {b.shape}")
+    rng = np.random.default_rng(0) if rng is None else rng
+    diffs = a[rng.integers(0, a.size, size=(reps, a.size))].mean(1) - b[rng.integers(0, b.size, size=(reps, b.size))].mean(1)
+    return _percentiles(diffs, confidence)
+
+
 def performance_profile(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
     """Fraction of all runs (over tasks) scoring above each threshold ``tau``: ``[len(taus)]``."""
     scores = _check(scores)

@@ -124,8 +124,35 @@ def test_bad_core_configurations_are_one_line_errors() -> None:
         PPOConfig(core="lstm", core_window=8)
     with pytest.raises(ValueError, match="unknown core 'lstn'"):
         PPOConfig(core="lstn")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="--compile does not apply to agents with a --core yet"):
+    with pytest.raises(ValueError, match=r"--compile with --core applies to the ntm and dnc cores .* not to --core gru"):
         PPOConfig(core="gru", compile=True)
     with pytest.raises(ValueError, match="num_envs = 4 must divide into num_minibatches = 3"):
         PPOConfig(core="gru", num_envs=4, num_steps=6, num_minibatches=3)
     assert dataclasses.replace(PPOConfig(core="dnc", core_memory_slots=8)).core_spec.memory_slots == 8
+
+
+@pytest.mark.slow
+def test_compile_with_a_memory_core_compiles_its_step_and_learns_the_same(monkeypatch) -> None:
+    """``compile=True`` with an NTM core runs the memory's step through ``torch.compile``: the
+    rollout and one PPO update give the eager agent's numbers. (Dynamo and AOTAutograd trace the
+    step here; Inductor's kernels for it are checked in tests/memory_nets/test_cores.py.)"""
+    from memory_nets.core import MemoryCore
+
+    original = MemoryCore.compile_step
+    monkeypatch.setattr(MemoryCore, "compile_step", lambda self: original(self, backend="aot_eager"))
+    agents = []
+    for compile_ in (False, True):
+        agent, env = _agent("ntm", num_steps=6, update_epochs=1, num_minibatches=1, compile=compile_)
+        _collect(agent, env)
+        agent._next_obs = env.reset()
+        metrics = agent.train(24, 24)
+        assert metrics is not None
+        agents.append((agent, metrics))
+        env.close()
+    (eager, m_eager), (compiled, m_compiled) = agents
+    assert hasattr(compiled.policy.core.net.step, "_torchdynamo_orig_callable")  # the compiled step runs
+    assert not hasattr(eager.policy.core.net.step, "_torchdynamo_orig_callable")
+    torch.testing.assert_close(compiled.rollout.log_probs, eager.rollout.log_probs, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(m_compiled["losses/policy_loss"], m_eager["losses/policy_loss"], atol=1e-5, rtol=1e-4)
+    for a, b in zip(eager.policy.parameters(), compiled.policy.parameters(), strict=True):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)

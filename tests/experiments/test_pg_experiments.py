@@ -20,7 +20,7 @@ def _parse(module, tmp_path, *extra):
     (a2c, ["--env-id", "CartPole-v1"]),
     (reinforce, ["--env-id", "CartPole-v1", "--num-envs", "2"]),
     (ppo, ["--env-id", "CartPolePositionOnly-v1", "--core", "dnc", "--core-size", "16", "--core-memory-slots", "8",
-           "--core-word-size", "4", "--num-envs", "4", "--num-steps", "64", "--hidden-sizes", "16"]),
+           "--core-word-size", "4", "--num-envs", "4", "--num-steps", "64", "--hidden-sizes", "16", "--update-epochs", "1"]),
     (a2c, ["--env-id", "CartPolePositionOnly-v1", "--core", "transformer", "--core-size", "16", "--core-window", "4",
            "--core-heads", "2", "--bptt", "3"]),
 ])

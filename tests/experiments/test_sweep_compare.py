@@ -105,6 +105,26 @@ def test_compare_report_numbers_and_pictures(tmp_path: Path) -> None:
     assert "IQM" in (tmp_path / "report" / "aggregates.md").read_text()
 
 
+def test_differences_from_a_baseline_with_their_bootstrap_intervals(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _write_runs(tmp_path / "runs", envs=("CartPole-v1",))
+    r = compare.main([str(tmp_path / "runs"), "--out", str(tmp_path / "report"), "--score", "best",
+                      "--baseline", "dqn", "--reps", "4000"])
+    # best values: dqn 10 and 20, ppo 15 and 25. Each mean resampled from 2 seeds is lo, mid or hi
+    # with odds 1:2:1, so the difference is 5 + (X - Y) with X - Y in -10..10: 2.5% / 97.5% at -5 / 15.
+    assert r["finals"][("CartPole-v1", "ppo")].tolist() == [15.0, 25.0]
+    (row,) = r["differences"]
+    assert row[:4] == ["CartPole-v1", "ppo", "dqn", 5.0] and (row[4], row[5]) == (-5.0, 15.0) and row[6] == "no"
+    assert "| CartPole-v1 | ppo | dqn | 5 | -5 | 15 | no |" in capsys.readouterr().out
+    assert rl_stats.bootstrap_difference_ci(np.full(3, 10.0), np.zeros(5)) == (10.0, 10.0)
+    lo, hi = rl_stats.bootstrap_difference_ci(np.array([10.0, 11, 12]), np.array([0.0, 1, 2]))
+    assert 8 <= lo < 10 < hi <= 12  # every resampled difference lies in 8..12
+    with pytest.raises(SystemExit) as e:
+        compare.main([str(tmp_path / "runs"), "--out", str(tmp_path / "other"), "--baseline", "sac"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and err == "error: --baseline 'sac' names no group; groups: dqn; ppo (--group-by labels groups by configuration values)"
+    assert not (tmp_path / "other").exists()
+
+
 def test_a_summary_redraws_the_same_report_without_the_event_files(tmp_path: Path) -> None:
     _write_runs(tmp_path / "runs")
     summary = tmp_path / "summary.csv"
@@ -177,8 +197,14 @@ def test_compare_refuses_to_mix_human_and_minmax_normalisation(tmp_path: Path, c
 
 
 # ---------------------------------------------------------------------------------------- sweep
-needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None or importlib.util.find_spec("pyarrow") is None,
-                               reason="Ray Tune not installed (pip install -e '.[cluster]')")
+_no_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None or importlib.util.find_spec("pyarrow") is None,
+                             reason="Ray Tune not installed (pip install -e '.[cluster]')")
+
+
+def needs_ray(test):
+    """Skipped without Ray Tune; under ``pytest -n`` the Ray tests share one worker, one at a
+    time, since each starts a Ray instance that wants the machine's cores."""
+    return _no_ray(pytest.mark.xdist_group("ray")(test))
 REPO = Path(__file__).resolve().parents[2]
 
 
