@@ -5,6 +5,7 @@ dependence for a tabular model.
     python -m experiments.explain                                    # image classifier + tabular
     python -m experiments.explain --dqn-checkpoint runs/<run>/checkpoint.pt    # + "why this action?"
     python -m experiments.explain --parts tabular
+    python -m experiments.explain --parts agent --agent-checkpoint runs/<ppo or a2c run>/checkpoint.pt
 
 Image classifier: a small CNN trained for ``--epochs`` on ``--dataset``; for each of 8 test
 images, the row input | saliency | integrated gradients | occlusion, each map over the image
@@ -12,6 +13,16 @@ images, the row input | saliency | integrated gradients | occlusion, each map ov
 DQN: the agent of a ``dqn``/``dqn_atari`` checkpoint plays greedily; for frames along the
 way, the newest frame of the stack under its saliency and integrated-gradients maps for the
 chosen action's Q value (``explain/dqn_maps``; vector observations: a bar chart per feature).
+Agent (PPO / A2C, vector observations, with or without a memory core): the agent plays one env
+greedily, its core's state carried from step to step and reset at episode starts, as in
+evaluation. For the action at every ``--agent-every``-th step, integrated gradients and saliency
+of that action's logit (continuous actions: the mean of action dimension 0) with respect to the
+observations of the last ``--agent-window`` steps: the core is re-run over that window from the
+state it had before it, with the same resets, so an attribution on an earlier step is what the
+action owes to the core's memory of it (``explain/agent_memory``, a heat map per explained
+step: steps back x observation feature). Steps before an episode's start get exactly zero (the
+reset cuts them off); a feed-forward agent's attributions sit on the current step alone. The
+printed "memory share" is the part of the attributions' absolute mass on earlier steps.
 Tabular: an MLP fitted to ``y = 2 x0 + x1^2 - x2 x3 + noise`` with two unused features;
 ``explain/shap`` (KernelSHAP for one example, exact for 6 features), ``explain/permutation``,
 ``explain/pdp_1d`` (``x1``) and ``explain/pdp_2d`` (``x2, x3``).
@@ -53,15 +64,15 @@ from foundations.runlog import RunLogger, load_checkpoint
 from foundations.seeding import seed_everything
 from foundations.train import fit
 
-Part = Literal["image", "tabular", "dqn"]
+Part = Literal["image", "tabular", "dqn", "agent"]
 
 
 @dataclasses.dataclass(frozen=True)
 class ExplainArgs:
     """Options of the explanation experiment."""
 
-    parts: tuple[Part, ...] = ("image", "tabular", "dqn")
-    """which explanations to draw (dqn only with --dqn-checkpoint)."""
+    parts: tuple[Part, ...] = ("image", "tabular", "dqn", "agent")
+    """which explanations to draw (dqn only with --dqn-checkpoint, agent only with --agent-checkpoint)."""
     dataset: Dataset = "glyphs"
     data_dir: str | None = None
     download: bool = True
@@ -71,6 +82,13 @@ class ExplainArgs:
     dqn_frames: int = 6
     """frames to explain, one every --dqn-every steps of greedy play."""
     dqn_every: int = 20
+    agent_checkpoint: str | None = None
+    """checkpoint.pt of a ppo or a2c run (vector observations; any --core)."""
+    agent_frames: int = 6
+    """actions to explain, one every --agent-every steps of greedy play."""
+    agent_every: int = 10
+    agent_window: int = 8
+    """steps of observations, back from the explained one, that the attributions cover."""
     ig_steps: int = 32
     seed: int = 1
     device: str = "auto"
@@ -78,7 +96,8 @@ class ExplainArgs:
     progress: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("train_subset", "epochs", "dqn_frames", "dqn_every", "ig_steps"):
+        for name in ("train_subset", "epochs", "dqn_frames", "dqn_every", "ig_steps", "agent_frames", "agent_every",
+                     "agent_window"):
             positive_int(name, getattr(self, name))
 
 
@@ -212,11 +231,99 @@ def explain_dqn(args: ExplainArgs, logger: RunLogger, device: torch.device) -> d
     return {"actions": actions, "maps": maps, "env_id": run_args.env_id}
 
 
+def _play(agent: Any, env: Any, steps: int, seed: int) -> dict[str, list]:
+    """Greedy play of one env, keeping per step the observation ``[*obs_shape]``, whether it
+    starts an episode, the core's state before it (a tuple of ``[..., 1, ...]`` tensors) and the
+    action taken."""
+    policy = agent.policy
+    obs, starts = env.reset(seed=seed), torch.ones(1, dtype=torch.bool, device=env.device)
+    state = policy.initial_state(1) if policy.recurrent else ()
+    played: dict[str, list] = {"obs": [], "starts": [], "state": [], "action": []}
+    with torch.no_grad():
+        for _ in range(steps):
+            if policy.recurrent:
+                params, _, new_state = agent._step(obs, starts, state)
+            else:
+                params, new_state = policy.actor(obs), ()
+            action = policy.draw(params, deterministic=True)
+            for key, value in (("obs", obs[0]), ("starts", starts[0]), ("state", state), ("action", action[0])):
+                played[key].append(value)
+            result = env.step(agent._env_actions(action))
+            obs, state = result.obs, new_state
+            starts = result.terminated | result.truncated
+    return played
+
+
+def explain_agent(args: ExplainArgs, logger: RunLogger, device: torch.device) -> dict[str, Any]:
+    """Attributions of greedy actions over the last ``--agent-window`` observations."""
+    from experiments import a2c, ppo  # experiments import agents: only needed for this part
+
+    saved = load_checkpoint(args.agent_checkpoint)  # type: ignore[arg-type]
+    module = {"ppo": ppo, "a2c": a2c}.get(saved.get("experiment", ""))
+    if module is None:
+        raise ValueError(f"{args.agent_checkpoint} is not a ppo or a2c checkpoint (experiment "
+                         f"{saved.get('experiment')!r}); DQN checkpoints go to --dqn-checkpoint")
+    run_args = rebuild(module.Args(), saved["args"])
+    env = make_env(run_args.env_id, 1, seed=args.seed, device=device)
+    try:
+        if len(env.obs_shape) != 1:
+            raise ValueError(f"--agent-checkpoint explains vector observations; {run_args.env_id}'s are {env.obs_shape}")
+        agent = module.build(dataclasses.replace(run_args.agent, compile=False), env, device, args.seed)
+        agent.load_state_dict(saved["agent"])
+        agent.policy.eval()
+        played = _play(agent, env, args.agent_frames * args.agent_every, args.seed)
+    finally:
+        env.close()
+    policy, window = agent.policy, args.agent_window if agent.policy.recurrent else 1
+    maps, saliencies, steps = [], [], []
+    for t in range(0, len(played["obs"]), args.agent_every):
+        first = max(0, t - window + 1)
+        x = torch.stack(played["obs"][first : t + 1]).float()  # [w, obs]
+        starts = torch.stack(played["starts"][first : t + 1])  # [w]
+        begin = played["state"][first]
+
+        def final_output(xs: torch.Tensor, starts: torch.Tensor = starts, begin: tuple = begin) -> torch.Tensor:
+            """``xs`` ``[n, w, obs]`` windows -> the policy's output at their last step ``[n, A]``."""
+            if not policy.recurrent:
+                return policy.actor(xs[:, -1])
+            n = xs.shape[0]
+            state = policy.core.select(begin, torch.zeros(n, dtype=torch.long, device=xs.device))
+            params, _, _ = policy.sequence(xs.transpose(0, 1), state, starts[:, None].expand(-1, n))
+            return params[-1]
+
+        target = torch.tensor([int(played["action"][t]) if policy.discrete else 0], device=x.device)
+        ig = integrated_gradients(final_output, x[None], 0.0, target, steps=args.ig_steps).attributions[0]
+        pad = window - x.shape[0]  # the first steps of play have a shorter past
+        maps.append(torch.cat([torch.zeros(pad, x.shape[1], device=x.device), ig]).detach().cpu())
+        sal = saliency(final_output, x[None], target)[0]
+        saliencies.append(torch.cat([torch.zeros(pad, x.shape[1], device=x.device), sal]).detach().cpu())
+        steps.append(t)
+    attributions = torch.stack(maps)  # [frames, window, obs]
+    mass = attributions.abs().sum(-1)  # [frames, window]
+    share = float(mass[:, :-1].sum() / mass.sum().clamp_min(1e-12))
+    fig, axes = plt.subplots(1, len(steps), figsize=(2.2 * len(steps) + 1, 3.2), squeeze=False)
+    bound = float(attributions.abs().max().clamp_min(1e-12))
+    for ax, a, t in zip(axes[0], attributions, steps, strict=True):
+        image = ax.imshow(a.numpy(), cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
+        ax.set(title=f"step {t}", xlabel="observation feature",
+               yticks=range(window), yticklabels=[f"t-{window - 1 - i}" if i < window - 1 else "t" for i in range(window)])
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="integrated gradients")
+    fig.suptitle(f"what the chosen action owes to the last {window} observations ({run_args.env_id})")
+    logger.writer.add_figure("explain/agent_memory", fig, 0)
+    plt.close(fig)
+    return {"env_id": run_args.env_id, "steps": steps, "actions": [int(played["action"][t]) if policy.discrete
+            else float(played["action"][t][0]) for t in steps], "attributions": attributions,
+            "saliency": torch.stack(saliencies), "memory_share": share,
+            "starts": torch.stack(played["starts"]).cpu(), "core": run_args.agent.core}  # fmt: skip
+
+
 def run(args: ExplainArgs) -> dict[str, Any]:
     device = resolve_device(args.device)
     seed_everything(args.seed)
     if "dqn" in args.parts and args.dqn_checkpoint is not None and not Path(args.dqn_checkpoint).is_file():
         raise ValueError(f"checkpoint not found: {args.dqn_checkpoint}")
+    if "agent" in args.parts and args.agent_checkpoint is not None and not Path(args.agent_checkpoint).is_file():
+        raise ValueError(f"checkpoint not found: {args.agent_checkpoint}")
     out: dict[str, Any] = {}
     with RunLogger(args.dataset, "explain", args.seed, args, root=args.root, progress=False, metrics=()) as logger:
         if "image" in args.parts:
@@ -225,6 +332,8 @@ def run(args: ExplainArgs) -> dict[str, Any]:
             out["tabular"] = explain_tabular(args, logger)
         if "dqn" in args.parts and args.dqn_checkpoint is not None:
             out["dqn"] = explain_dqn(args, logger, device)
+        if "agent" in args.parts and args.agent_checkpoint is not None:
+            out["agent"] = explain_agent(args, logger, device)
     out["run_dir"] = logger.run_dir
     return out
 
@@ -240,6 +349,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print("permutation importance ranking: " + " > ".join(f"x{i}" for i in ranked))
     if "dqn" in r:
         print(f"DQN on {r['dqn']['env_id']}: explained actions {r['dqn']['actions']} in explain/dqn_maps")
+    if "agent" in r:
+        a = r["agent"]
+        print(f"agent on {a['env_id']} (core {a['core']}): explained the actions at steps {a['steps']}; memory share "
+              f"{a['memory_share']:.2f} of the attributions on earlier steps; maps in explain/agent_memory")
     print(f"logs: {r['run_dir']}")
     return r
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from experiments import autoencoder, dqn_atari, driver, explain, gan, vae, word2vec
+from experiments import a2c, autoencoder, dqn_atari, driver, explain, gan, ppo, vae, word2vec
 
 
 def _tags(run_dir: Path) -> dict[str, list[str]]:
@@ -82,6 +82,39 @@ def test_explain_script_on_a_dqn_atari_checkpoint(tmp_path: Path) -> None:
     assert "explain/dqn_maps" in _tags(r["run_dir"])["images"]
 
 
+def _agent_checkpoint(tmp_path: Path, module, *extra: str) -> Path:
+    argv = ["--runs-dir", str(tmp_path), "--no-progress", "--device", "cpu", "--env-id", "CartPolePositionOnly-v1",
+            "--total-steps", "256", "--num-envs", "4", "--num-steps", "32", "--eval-interval", "0",
+            "--eval-episodes", "1", *extra]  # fmt: skip
+    args = driver.parse_args(argv, module.Args(), module.ALGORITHM, "")
+    _, run_dir = driver.train(args, module.ALGORITHM)
+    return run_dir / "checkpoint.pt"
+
+
+def test_explain_attributes_a_memory_agents_action_to_its_past_observations(tmp_path: Path) -> None:
+    """A GRU agent's greedy action owes something to earlier observations, nothing to those before
+    its episode began; a feed-forward agent's owes everything to the current one."""
+    gru = _agent_checkpoint(tmp_path / "gru", ppo, "--core", "gru", "--core-size", "16")
+    flags = ["--parts", "agent", "--agent-frames", "5", "--agent-every", "6", "--agent-window", "5", *_common(tmp_path)]
+    r = explain.main(["--agent-checkpoint", str(gru), *flags])["agent"]
+    assert r["steps"] == [0, 6, 12, 18, 24] and r["attributions"].shape == (5, 5, 2) == r["saliency"].shape
+    assert 0 < r["memory_share"] < 1
+    crossed = 0
+    for i, t in enumerate(r["steps"]):
+        window = range(t - 4, t + 1)  # rows 0..4 hold steps t-4..t (before step 0: padding)
+        began = max((s for s in window if s >= 0 and bool(r["starts"][s])), default=t - 4)  # the episode's first step
+        for row, s in enumerate(window):
+            if s < began:
+                crossed += 1
+                assert bool((r["attributions"][i, row] == 0).all()) and bool((r["saliency"][i, row] == 0).all())
+        assert float(r["saliency"][i, window.index(began):].abs().sum()) > 0
+    assert crossed > 0  # some windows reach back past an episode start
+    flat = _agent_checkpoint(tmp_path / "flat", a2c)
+    r = explain.main(["--agent-checkpoint", str(flat), *flags])
+    assert r["agent"]["attributions"].shape == (5, 1, 2) and r["agent"]["memory_share"] == 0.0
+    assert "explain/agent_memory" in _tags(r["run_dir"])["images"]
+
+
 def test_explain_refuses_a_checkpoint_of_another_experiment(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from foundations.runlog import save_checkpoint
 
@@ -89,3 +122,8 @@ def test_explain_refuses_a_checkpoint_of_another_experiment(tmp_path: Path, caps
     with pytest.raises(SystemExit):
         explain.main(["--parts", "dqn", "--dqn-checkpoint", str(tmp_path / "other.pt"), *_common(tmp_path)])
     assert "is not a dqn or dqn_atari checkpoint (experiment 'ppo')" in capsys.readouterr().err
+    save_checkpoint(tmp_path / "dqn.pt", {"experiment": "dqn", "args": {}})
+    with pytest.raises(SystemExit):
+        explain.main(["--parts", "agent", "--agent-checkpoint", str(tmp_path / "dqn.pt"), *_common(tmp_path)])
+    assert "is not a ppo or a2c checkpoint (experiment 'dqn'); DQN checkpoints go to --dqn-checkpoint" in \
+        capsys.readouterr().err
