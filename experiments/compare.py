@@ -57,6 +57,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import tyro
+from tensorboard.backend.event_processing import event_file_loader
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from experiments import rl_stats
@@ -110,6 +111,9 @@ class Run:
     steps: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     values: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     label: str = ""
+    wall_seconds: float | None = None
+    """time the run spent writing its logs: per event file, last event's time minus the first's,
+    summed (a resumed run's gap between its attempts does not count)."""
 
     def set_points(self, steps: np.ndarray, values: np.ndarray) -> None:
         """Keep ``steps`` / ``values`` (float64), ordered by step (ties keep their order)."""
@@ -191,10 +195,20 @@ def read_scalars(run: Run, tag: str) -> set[str]:
         points = events.Scalars(tag)
         run.set_points(np.array([p.step for p in points], dtype=np.float64),
                        np.array([p.value for p in points], dtype=np.float64))
+        run.wall_seconds = _wall_seconds(run.path)
     return tags
 
 
-SUMMARY_FIELDS = ("run", "env_id", "experiment", "seed", "group", "tag", "step", "value")
+def _wall_seconds(folder: Path) -> float:
+    total = 0.0
+    for f in sorted(folder.glob("events.out.tfevents.*")):
+        times = [e.wall_time for e in event_file_loader.EventFileLoader(str(f)).Load()]
+        if times:
+            total += max(times) - min(times)
+    return total
+
+
+SUMMARY_FIELDS = ("run", "env_id", "experiment", "seed", "group", "tag", "step", "value", "wall_seconds")
 
 
 def write_summary(path: Path, runs: Sequence[Run], tag: str) -> Path:
@@ -205,7 +219,9 @@ def write_summary(path: Path, runs: Sequence[Run], tag: str) -> Path:
         writer.writerow(SUMMARY_FIELDS)
         for r in runs:
             for step, value in zip(r.steps, r.values, strict=True):
-                writer.writerow([r.path.name, r.env_id, r.experiment, r.seed, r.label, tag, int(step), repr(float(value))])
+                wall = "" if r.wall_seconds is None else f"{r.wall_seconds:.1f}"
+                writer.writerow([r.path.name, r.env_id, r.experiment, r.seed, r.label, tag, int(step), repr(float(value)),
+                                 wall])
     return path
 
 
@@ -214,7 +230,7 @@ def read_summary(path: Path, tag: str) -> list[Run]:
     and the group labels they were written with."""
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames is None or tuple(reader.fieldnames) != SUMMARY_FIELDS:
+        if reader.fieldnames is None or tuple(reader.fieldnames) not in (SUMMARY_FIELDS, SUMMARY_FIELDS[:-1]):
             raise ValueError(f"{path} is not a compare summary (columns {', '.join(SUMMARY_FIELDS)})")
         rows = list(reader)
     tags = sorted({row["tag"] for row in rows})
@@ -227,7 +243,9 @@ def read_summary(path: Path, tag: str) -> list[Run]:
             continue
         key = row["run"]
         if key not in runs:
-            runs[key] = Run(path / key, row["env_id"], row["experiment"], int(row["seed"]), {}, label=row["group"])
+            wall = row.get("wall_seconds") or None  # summaries written before the column: unknown
+            runs[key] = Run(path / key, row["env_id"], row["experiment"], int(row["seed"]), {}, label=row["group"],
+                            wall_seconds=None if wall is None else float(wall))
         points[key].append((float(row["step"]), float(row["value"])))
     for key, run in runs.items():
         run.set_points(*np.array(points[key], dtype=np.float64).T)
@@ -342,6 +360,8 @@ def run(args: CompareArgs) -> dict[str, Any]:
                                          for m in members])
         scores = finals[(env, label)]
         lo, hi = rl_stats.bootstrap_mean_ci(scores, args.reps, rng=rng)
+        walls = [m.wall_seconds for m in members]
+        wall = f"{np.median(walls) / 60:.1f}" if None not in walls else ""
         row: list[Any] = [env, label, len(scores), float(scores.mean()), float(lo), float(hi)]
         game = game_name(env)
         if game is not None:
@@ -349,9 +369,10 @@ def run(args: CompareArgs) -> dict[str, Any]:
             row.append(float((scores.mean() - random_score) / (human - random_score)))
         else:
             row.append("")
-        score_rows.append(row)
+        score_rows.append([*row, wall])
     _write_table(out / "scores.md", out / "scores.csv",
-                 ["env", "group", "seeds", "mean final score", "95% CI low", "95% CI high", "human-normalised"],
+                 ["env", "group", "seeds", "mean final score", "95% CI low", "95% CI high", "human-normalised",
+                  "median wall time (min)"],
                  score_rows, f"{score_note} `{args.tag}` per run, 95% bootstrap CI over seeds.")  # fmt: skip
     files += [out / "scores.md", out / "scores.csv"]
     differences = _differences(args, envs, labels, finals, rng)

@@ -103,6 +103,8 @@ def test_compare_report_numbers_and_pictures(tmp_path: Path) -> None:
         pixels = mpimg.imread(path)
         assert pixels.shape[0] > 200 and pixels.std() > 0.05  # a real picture, not a blank canvas
     assert "IQM" in (tmp_path / "report" / "aggregates.md").read_text()
+    # wall time: each run's event file spans its events' times (written within this test)
+    assert 0 <= float(dqn["median wall time (min)"]) < 1
 
 
 def test_differences_from_a_baseline_with_their_bootstrap_intervals(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
