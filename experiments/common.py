@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import os
+import re
 import signal
 import sys
 import threading
@@ -50,6 +52,54 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+_TYRO_TAIL = ("Argument helptext", "For full helptext", "Similar arguments", "Perhaps you meant", "Arguments similar")
+
+
+def tyro_one_line(text: str) -> str:
+    """tyro's error panel (a title, the message, then help) as one line: ``title: message``."""
+    rule = re.compile(r"^[\u2500\-\s]+$")
+    kept: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip().strip("\u2502\u256d\u256e\u2570\u256f").strip()
+        if not line:
+            continue
+        if rule.match(line):
+            if len(kept) > 1:
+                break  # the rule under the message: what follows is help
+            continue
+        if line.startswith(_TYRO_TAIL):
+            break
+        kept.append(line.strip("\u2500 "))
+    if not kept:
+        return "invalid command line (see --help)"
+    title, message = kept[0], " ".join(kept[1:])
+    # "Error parsing agent: <the config's own ValueError>": the message alone says it
+    message = re.sub(r"^Error parsing [A-Za-z_.]+: ", "", message)
+    if not message:
+        return title
+    if message.lower().startswith(title.lower()) or title.lower() == "value error":
+        return message
+    return f"{title.lower()}: {message}"
+
+
+def cli(args_class: type[A], **kwargs: Any) -> A:
+    """``tyro.cli`` whose parse errors (an unknown flag or choice, a value of the wrong type, a
+    configuration's ``ValueError``) come out as one ``error: ...`` line with exit status 2,
+    instead of a multi-line panel; ``--help`` prints as usual."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
+            out = tyro.cli(args_class, **kwargs)
+    except SystemExit as e:
+        if e.code in (0, None):  # --help
+            sys.stdout.write(captured.getvalue())
+            raise
+        print(f"error: {tyro_one_line(captured.getvalue())}", file=sys.stderr)
+        raise SystemExit(2) from None
+    sys.stderr.write(captured.getvalue())  # tyro's warnings, if any
+    return out
+
+
 def parse_and_run(
     args_class: type[A],
     run: Callable[[A], R],
@@ -61,7 +111,7 @@ def parse_and_run(
     under :func:`one_line_errors`. The help text is ``doc``'s first paragraph."""
     description = (doc or "").split("\n\n")[0]
     with one_line_errors():
-        args = tyro.cli(args_class, args=argv, default=default, description=description)
+        args = cli(args_class, args=argv, default=default, description=description)
         return args, run(args)
 
 

@@ -22,7 +22,7 @@ import tyro
 
 from agents.loop import LoopConfig, LoopResult, run_training
 from envs import AtariConfig, TensorVecEnv, evaluate, is_atari_id, make_env
-from experiments.common import one_line_errors, rebuild, resolve_device
+from experiments.common import cli, one_line_errors, rebuild, resolve_device
 from foundations.checks import choose
 from foundations.interrupts import StopRequests
 from foundations.runlog import RunLogger, Tags, load_checkpoint, save_checkpoint
@@ -131,8 +131,7 @@ def parse_args(argv: Sequence[str] | None, defaults: Any, algo: Algorithm, descr
     base = dataclasses.replace(defaults, preset=name, agent=algo.preset(name))
     if algo.notes:
         description = f"{description.rstrip()}\n\n{algo.presets_help()}"
-    return tyro.cli(type(defaults), args=argv, default=base, description=description,
-                    config=(tyro.conf.OmitArgPrefixes,))
+    return cli(type(defaults), args=argv, default=base, description=description, config=(tyro.conf.OmitArgPrefixes,))
 
 
 #: Options that may differ from the saved run's on ``--resume``: they change how the run is
