@@ -43,6 +43,12 @@ lint: install-dev
 figures: install
 	$(BIN)/python -m experiments.compare results/cartpole/eval.csv --tag eval/episodic_return --last 1 --out docs/figures/cartpole
 	$(BIN)/python -m experiments.compare results/memory/copy.csv --tag eval/bit_error --last 1 --out docs/figures/copy
+	for what in cartpole-po popgym; do \
+	  $(BIN)/python -m experiments.compare results/memory-agents/$$what.csv --tag eval/episodic_return --score best \
+	    --baseline agent.core=none --normalize minmax --out docs/figures/memory-agents/$$what/best; \
+	  $(BIN)/python -m experiments.compare results/memory-agents/$$what.csv --tag eval/episodic_return --last 1 \
+	    --baseline agent.core=none --normalize minmax --out docs/figures/memory-agents/$$what/final; \
+	done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
