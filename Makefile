@@ -34,7 +34,7 @@ run: install
 	$(BIN)/python -m experiments.dqn_atari --env-id ALE/Breakout-v5 --preset drq_eps $(RUN_ARGS)
 
 test: install-dev
-	$(BIN)/python -m pytest -n auto --dist loadgroup
+	$(BIN)/python -m pytest
 
 lint: install-dev
 	$(BIN)/ruff check .
