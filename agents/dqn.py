@@ -43,7 +43,10 @@ class DQNConfig:
       buffer_size: replay capacity in transitions.
       gamma: discount factor.
       tau: target update rate at each sync (1.0: hard copy).
-      target_update_interval: environment steps between target syncs.
+      target_update_interval: environment steps between target syncs. ``1`` with ``tau=1`` (and
+        no noisy nets) means no separate target: ``target`` is the online net itself and every
+        update bootstraps from its current, gradient-stopped values (Dopamine's target update
+        period of 1 update, as in DrQ(eps)); next states then go through one forward, not two.
       batch_size: transitions per gradient step.
       epsilon_start, epsilon_end, exploration_fraction: epsilon-greedy decays linearly from
         start to end over ``exploration_fraction * total_steps`` steps.
@@ -255,7 +258,10 @@ class DQN:
         self.q = QNetwork(tuple(obs_shape), num_actions, config.dueling, config.hidden_sizes, config.channels_last,
                           config.num_atoms, config.v_min, config.v_max,
                           config.noisy_sigma if config.noisy else None, config.cnn_features).to(self.device)
-        self.target = copy.deepcopy(self.q).requires_grad_(False)
+        # A target synced at every step is the online net: sharing it skips a forward that a
+        # copy would repeat with the same weights (noisy nets keep a copy: their noise differs).
+        shared = config.target_update_interval == 1 and config.tau == 1.0 and not config.noisy
+        self.target = self.q if shared else copy.deepcopy(self.q).requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.q.parameters(), lr=config.learning_rate, eps=config.adam_eps,
                                           fused=fused_optimizers(self.device))
         image = len(obs_shape) == 3 and obs_dtype == torch.uint8
@@ -371,7 +377,8 @@ class DQN:
                 batch = self.replay.sample(c.batch_size, generator=self.generator)
             metrics = self.update(batch)
         if step // c.target_update_interval > self._synced_at // c.target_update_interval:
-            polyak_update_(self.target, self.q, c.tau)
+            if self.target is not self.q:
+                polyak_update_(self.target, self.q, c.tau)
             self._synced_at = step
         return metrics
 
@@ -399,7 +406,8 @@ class DQN:
         with torch.no_grad():
             q_t_target = self.target(next_obs)
             if c.double:
-                target = targets.double_q_learning_target(rewards, discounts, q_t_target, self.q(next_obs))
+                q_t_online = q_t_target if self.target is self.q else self.q(next_obs)
+                target = targets.double_q_learning_target(rewards, discounts, q_t_target, q_t_online)
             else:
                 target = targets.q_learning_target(rewards, discounts, q_t_target)
         loss_fn = F.huber_loss if c.loss == "huber" else F.mse_loss
@@ -420,7 +428,8 @@ class DQN:
         log_p = logits[torch.arange(actions.shape[0], device=actions.device), actions].log_softmax(dim=-1)
         with torch.no_grad():
             logits_t = self.target.logits(next_obs)
-            selector = self.q(next_obs) if self.config.double else self.target.values(logits_t)
+            selector = (self.q(next_obs) if self.config.double and self.target is not self.q
+                        else self.target.values(logits_t))
             target = targets.categorical_q_learning_target(rewards, discounts, logits_t, selector, support)
         cross_entropy = -(target * log_p).sum(dim=-1)  # [batch]
         loss = cross_entropy.mean() if weights is None else (cross_entropy * weights).mean()
@@ -478,7 +487,8 @@ class DQN:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from :meth:`state_dict` (replay too, when the state has it)."""
         self.q.load_state_dict(state["q"])
-        self.target.load_state_dict(state["target"])
+        if self.target is not self.q:
+            self.target.load_state_dict(state["target"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"].cpu())
         self.rng.bit_generator.state = state["rng"]

@@ -189,3 +189,39 @@ def test_dqn_on_cuda_matches_cpu_update(obs_shape, dtype, dueling):
         assert agent.act(torch.zeros(2, *obs_shape, dtype=dtype, device=device), 0.5).device.type == device
     for a, b in zip(agents["cpu"].q.parameters(), agents["cuda"].q.parameters(), strict=True):
         torch.testing.assert_close(a, b.cpu(), atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_target_synced_every_step_is_the_online_net(double):
+    """DrQ(eps)'s target sync at every step: the target is the online net itself, and training
+    matches an agent whose separate target copy is synced after every step, to the bit."""
+    config = DQNConfig(total_steps=200, buffer_size=200, learning_starts=8, train_frequency=1, batch_size=4,
+                       target_update_interval=1, double=double, dueling=True, n_step=3, learning_rate=1e-2)
+    torch.manual_seed(0)
+    shared = DQN(config, (3,), torch.float32, 2, seed=1)
+    assert shared.target is shared.q
+    torch.manual_seed(0)
+    copied = DQN(config, (3,), torch.float32, 2, seed=1)
+    copied.target = QNetwork((3,), 2, dueling=True, hidden_sizes=config.hidden_sizes).requires_grad_(False)
+    copied.target.load_state_dict(copied.q.state_dict())
+    calls = []
+    copied.target.register_forward_hook(lambda *_: calls.append(1))
+    g = torch.Generator().manual_seed(2)
+    for step in range(1, 41):
+        x, r = torch.randn(1, 3, generator=g), torch.randn(1, generator=g)
+        for agent in (shared, copied):
+            agent.replay.add(x, torch.tensor([step % 2]), r, x + 1, torch.tensor([step % 7 == 0]), torch.tensor([False]))
+            agent.train(step, 1)
+    assert shared.updates == copied.updates == 33 and len(calls) == 33
+    for a, b in zip(shared.q.parameters(), copied.q.parameters(), strict=True):
+        assert torch.equal(a, b)
+    # a separate target is kept where sharing would change the algorithm
+    for changed in (dict(tau=0.5), dict(target_update_interval=2), dict(noisy=True)):
+        agent = DQN(dataclasses.replace(config, **changed), (3,), torch.float32, 2)
+        assert agent.target is not agent.q
+    # a checkpoint of the shared agent restores it (its "target" entry is the online net)
+    restored = DQN(config, (3,), torch.float32, 2)
+    restored.load_state_dict(shared.state_dict())
+    assert restored.target is restored.q
+    for a, b in zip(restored.q.parameters(), shared.q.parameters(), strict=True):
+        assert torch.equal(a, b)
