@@ -193,20 +193,25 @@ class ActorCriticAgent:
             self.starts = torch.ones(config.num_envs, dtype=torch.bool, device=self.device)
 
     # ------------------------------------------------------------------------ acting
-    def _env_actions(self, actions: torch.Tensor) -> torch.Tensor:
+    def env_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """What the env gets for policy actions ``[N]`` or ``[N, D]``: clipped to the action
+        bounds when ``clip_actions`` (the Gaussian policy's samples are not), else the same."""
         return self.policy.clip(actions) if self.config.clip_actions else actions
 
     def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         """Env actions ``[B]`` or ``[B, D]`` for evaluation (the mode of the policy by default)."""
         with torch.no_grad():
-            return self._env_actions(self.policy.draw(self._actor(obs), self.generator, deterministic))
+            return self.env_actions(self.policy.draw(self._actor(obs), self.generator, deterministic))
 
     def evaluator(self) -> RecurrentActor:
         """The evaluation policy of a recurrent agent (its own state, reset at episode starts)."""
         return RecurrentActor(self)
 
-    def _step(self, obs: torch.Tensor, starts: torch.Tensor, state: State) -> tuple[torch.Tensor, torch.Tensor, State]:
-        """One step of a recurrent policy for every env: (params ``[N, ...]``, values ``[N]``, state)."""
+    def policy_step(self, obs: torch.Tensor, starts: torch.Tensor, state: State) -> tuple[torch.Tensor, torch.Tensor, State]:
+        """One step of a recurrent policy for every env from ``state``, with the envs where
+        ``starts`` ``[N]`` is true beginning an episode (their state reset first): (distribution
+        params ``[N, ...]``, values ``[N]``, the new state). Acting, evaluation and
+        ``experiments.explain`` all step the policy through it."""
         params, values, state = self.policy.sequence(obs.unsqueeze(0), state, starts.unsqueeze(0))
         return params[0], values[0], state
 
@@ -220,7 +225,7 @@ class ActorCriticAgent:
         """
         with torch.no_grad():
             if self.recurrent:
-                params, values, state = self._step(obs, self.starts, self.state)
+                params, values, state = self.policy_step(obs, self.starts, self.state)
                 actions = self.policy.draw(params, self.generator)
                 self.rollout.add(obs, actions, self.policy.log_prob(params, actions), values, starts=self.starts,
                                  state=self.state)
@@ -232,7 +237,7 @@ class ActorCriticAgent:
                 params, values = self._forward(obs)
                 actions = self.policy.draw(params, self.generator)
                 self.rollout.add(obs, actions, self.policy.log_prob(params, actions), values)
-        return self._env_actions(actions)
+        return self.env_actions(actions)
 
     def _evaluate_rollout(self) -> None:
         """Fill the rollout's log-probs and values ``[T, N]`` with one batched pass of the policy."""
@@ -260,7 +265,7 @@ class ActorCriticAgent:
         if not self.recurrent:
             return self._critic(obs)
         starts = torch.zeros_like(self.starts) if continuing else self.starts
-        return self._step(obs, starts, self.state)[1]
+        return self.policy_step(obs, starts, self.state)[1]
 
     def learning_rate(self, step: int) -> float:
         c = self.config
@@ -370,13 +375,13 @@ class RecurrentActor:
             self.state = self.agent.policy.initial_state(obs.shape[0])
         elif self.recording and bool(starts[0]):
             self.recording = False  # env 0's first episode is over
-        params, _, self.state = self.agent._step(obs, starts, self.state)
+        params, _, self.state = self.agent.policy_step(obs, starts, self.state)
         if self.recording:
             memory = self.agent.policy.core.net_state(self.state)  # type: ignore[union-attr]
             for name in ("read_weights", "write_weights", "usage"):
                 if hasattr(memory, name):
                     self.trace.setdefault(name, []).append(getattr(memory, name)[0].detach().cpu())
-        return self.agent._env_actions(self.agent.policy.draw(params, deterministic=True))
+        return self.agent.env_actions(self.agent.policy.draw(params, deterministic=True))
 
 
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -242,13 +242,13 @@ def _play(agent: Any, env: Any, steps: int, seed: int) -> dict[str, list]:
     with torch.no_grad():
         for _ in range(steps):
             if policy.recurrent:
-                params, _, new_state = agent._step(obs, starts, state)
+                params, _, new_state = agent.policy_step(obs, starts, state)
             else:
                 params, new_state = policy.actor(obs), ()
             action = policy.draw(params, deterministic=True)
             for key, value in (("obs", obs[0]), ("starts", starts[0]), ("state", state), ("action", action[0])):
                 played[key].append(value)
-            result = env.step(agent._env_actions(action))
+            result = env.step(agent.env_actions(action))
             obs, state = result.obs, new_state
             starts = result.terminated | result.truncated
     return played

@@ -109,7 +109,7 @@ def test_training_updates_checkpoints_resume_exactly_and_evaluation_keeps_state(
     torch.testing.assert_close(agent.rollout.begin_state[0], twin.rollout.begin_state[0])
     with torch.no_grad():
         x = obs.clone()
-        a1, a2 = agent._step(x, agent.starts, agent.state), twin._step(x, twin.starts, twin.state)
+        a1, a2 = agent.policy_step(x, agent.starts, agent.state), twin.policy_step(x, twin.starts, twin.state)
     torch.testing.assert_close(a1[0], a2[0])
     result = evaluate(policy_mode(agent, agent.config, None), "CartPolePositionOnly-v1", num_episodes=2, seed=0,
                       num_envs=2)
