@@ -352,6 +352,7 @@ def run(args: CompareArgs) -> dict[str, Any]:
 
     # Final scores per group.
     score_note = "Best" if args.score == "best" else f"Final (mean of the last {args.last} values)"
+    score_name = "best" if args.score == "best" else "final"
     finals: dict[tuple[str, str], np.ndarray] = {}
     score_rows = []
     for (env, label), members in sorted(groups.items()):
@@ -371,7 +372,7 @@ def run(args: CompareArgs) -> dict[str, Any]:
             row.append("")
         score_rows.append([*row, wall])
     _write_table(out / "scores.md", out / "scores.csv",
-                 ["env", "group", "seeds", "mean final score", "95% CI low", "95% CI high", "human-normalised",
+                 ["env", "group", "seeds", f"mean {score_name} score", "95% CI low", "95% CI high", "human-normalised",
                   "median wall time (min)"],
                  score_rows, f"{score_note} `{args.tag}` per run, 95% bootstrap CI over seeds.")  # fmt: skip
     files += [out / "scores.md", out / "scores.csv"]

@@ -117,6 +117,8 @@ def test_differences_from_a_baseline_with_their_bootstrap_intervals(tmp_path: Pa
     (row,) = r["differences"]
     assert row[:4] == ["CartPole-v1", "ppo", "dqn", 5.0] and (row[4], row[5]) == (-5.0, 15.0) and row[6] == "no"
     assert "| CartPole-v1 | ppo | dqn | 5 | -5 | 15 | no |" in capsys.readouterr().out
+    header = (tmp_path / "report" / "scores.csv").read_text().splitlines()[0]
+    assert header.startswith("env,group,seeds,mean best score,")
     assert rl_stats.bootstrap_difference_ci(np.full(3, 10.0), np.zeros(5)) == (10.0, 10.0)
     lo, hi = rl_stats.bootstrap_difference_ci(np.array([10.0, 11, 12]), np.array([0.0, 1, 2]))
     assert 8 <= lo < 10 < hi <= 12  # every resampled difference lies in 8..12
