@@ -8,13 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from foundations.interrupts import Interrupted, StopRequests
 from foundations.runlog import load_checkpoint
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,14 +29,13 @@ def _start(runs: Path, *extra: str) -> subprocess.Popen:
 
 def _wait_for_events(runs: Path, proc: subprocess.Popen, at_least: int = 1) -> Path:
     """The run directory, once the process has logged past its start (SPS events exist)."""
-    for _ in range(600):
-        assert proc.poll() is None, proc.communicate()
+
+    def logging_run() -> Path | None:
         dirs = [d for d in runs.iterdir() if d.is_dir()] if runs.exists() else []
         events = [f for d in dirs for f in d.glob("events.out.tfevents.*")]
-        if len(events) >= at_least and all(f.stat().st_size > 2_000 for f in events):
-            return dirs[0]
-        time.sleep(0.1)
-    raise AssertionError("the run did not start logging within 60 s")
+        return dirs[0] if len(events) >= at_least and all(f.stat().st_size > 2_000 for f in events) else None
+
+    return wait_until(logging_run, f"run logging under {runs}", proc)
 
 
 def _interrupt(cmd: list[str], runs: Path, sig: int, ready: str | None = None) -> tuple[Path, int, list[str]]:
@@ -44,10 +43,8 @@ def _interrupt(cmd: list[str], runs: Path, sig: int, ready: str | None = None) -
     returns (run directory, exit status, non-empty stderr lines)."""
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_dir = _wait_for_events(runs, proc)
-    for _ in range(600):
-        if ready is None or (run_dir / ready).is_file():
-            break
-        time.sleep(0.1)
+    if ready is not None:
+        wait_until(lambda: (run_dir / ready).is_file(), f"{ready} in {run_dir}", proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     return run_dir, proc.returncode, [line for line in err.splitlines() if line.strip()]
@@ -67,11 +64,8 @@ def test_a_signal_checkpoints_closes_the_logs_and_tells_how_to_resume(tmp_path, 
     runs = tmp_path / "runs"
     proc = _start(runs)
     run_dir = _wait_for_events(runs, proc)
-    for _ in range(600):  # until the first SPS point (step 100) is in the event file
-        assert proc.poll() is None, proc.communicate()
-        if _steps(run_dir, "charts/SPS"):
-            break
-        time.sleep(0.1)
+    # until the first SPS point (step 100) is in the event file
+    wait_until(lambda: _steps(run_dir, "charts/SPS"), "a logged SPS point", proc)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == status, (out, err)
@@ -87,11 +81,8 @@ def test_a_signal_checkpoints_closes_the_logs_and_tells_how_to_resume(tmp_path, 
     assert max(_steps(run_dir, "charts/SPS")) <= step  # the events were flushed and closed
 
     resumed = _start(runs, "--resume", str(checkpoint))  # and it goes on from there
-    time.sleep(0.5)
-    deadline = time.time() + 60
-    while time.time() < deadline and max(_steps(run_dir, "charts/SPS") or [0]) <= step:
-        assert resumed.poll() is None, resumed.communicate()
-        time.sleep(0.2)
+    wait_until(lambda: max(_steps(run_dir, "charts/SPS") or [0]) > step, f"a logged step after {step}", resumed,
+               poll_s=0.2)
     resumed.send_signal(signal.SIGTERM)
     out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 143, err

@@ -20,6 +20,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from experiments import compare, rl_stats, sweep
 from experiments.atari_scores import SCORES, game_name, human_normalized
+from tests.waiting import wait_until
 
 TINY = "total-steps=300 learning-starts=100 eval-interval=0 eval-episodes=1 log-interval=100 checkpoint-interval=100"
 
@@ -265,14 +266,19 @@ def test_an_interrupted_sweep_resumes_without_rerunning_and_logs_every_point_onc
     argv = ["--experiment", "dqn", "--env-ids", "CartPole-v1", "--seeds", "1", "--configs", f"total-steps=300 {base}",
             f"total-steps=4000 {base}", "--storage", str(storage), "--scratch-dir", str(tmp_path / "scratch"),
             "--ray-num-cpus", "1"]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "experiments.sweep", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=REPO)
-    deadline = time.time() + 240
-    while time.time() < deadline and not list(storage.glob("cfg1__*/checkpoint_*")):
-        assert proc.poll() is None
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=180)
+    output = tmp_path / "sweep.out"  # a file, not a pipe: a full pipe would stall the driver while we wait
+    with open(output, "w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "experiments.sweep", *argv], stdout=sink,
+                                stderr=subprocess.STDOUT, text=True, cwd=REPO)
+        try:
+            wait_until(lambda: list(storage.glob("cfg1__*/checkpoint_*")), "the second run's first checkpoint", proc,
+                       poll_s=0.2)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    out = output.read_text()
     assert proc.returncode == 130, out
     assert "waiting for 1 running trial(s) to checkpoint" in out and "resume with the same command" in out
     assert "1 done, 1 interrupted" in out
@@ -382,12 +388,11 @@ def test_on_a_cluster_the_trials_run_the_code_shipped_with_the_job(tmp_path: Pat
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             env={**os.environ, "RAY_AUTH_MODE": "disabled"})
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
+        def listening() -> bool:
             with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.5)
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_until(listening, f"Ray head on port {port}", head, poll_s=0.5)
         time.sleep(3)  # the head's other services
         argv = ["--experiment", "dqn", "--env-ids", "CartPole-v1", "--seeds", "1", "--configs", TINY,
                 "--storage", str(tmp_path / "storage"), "--ray-address", f"127.0.0.1:{port}", "--quiet"]
