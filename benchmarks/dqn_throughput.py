@@ -14,13 +14,17 @@ compile time (the first update, and the acting forward) is reported beside it.
 
 A second table gives the cost that dominates an Atari 100k run (an update every agent step):
 gradient updates per second of the ``drq_eps`` and ``der`` presets (sample a batch of 32 from a
-replay of Breakout frames, shift-augment it for DrQ, then :meth:`DQN.update`: three Nature-CNN
-forwards and one backward), eager and with ``compile=True``, on the default device.
+replay of Breakout frames, shift-augment it for DrQ, then :meth:`DQN.update`: Nature-CNN
+forwards, two for ``drq_eps``, whose target is the online net itself since it is synced every
+step, three for ``der``, and one backward), eager and with ``compile=True``, on the default
+device. A third ``drq_eps`` row keeps the target as a separate copy synced after every update
+(as before the sharing: the same numbers, one forward more), to show what the sharing saves.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import statistics
 import tempfile
@@ -30,8 +34,9 @@ import torch
 
 from agents.dqn import DQN, PRESETS, DQNConfig
 from agents.loop import LoopConfig, run_training
-from benchmarks.table import eager_and_compiled_rows, print_table
+from benchmarks.table import eager_and_compiled_rows, missing, print_table
 from envs import make_env
+from foundations.nets import polyak_update_
 from foundations.runlog import RunLogger
 from foundations.seeding import seed_everything
 
@@ -117,12 +122,16 @@ def sb3(env_id: str, steps: int) -> float | None:
     return steps / (end - clock.start)
 
 
-def update_rate(preset: str, updates: int, compile: bool = False, device: str = "cpu") -> tuple[float, float]:
-    """(gradient updates/s of ``preset`` on Breakout frames, seconds of its first update)."""
+def update_rate(preset: str, updates: int, compile: bool = False, device: str = "cpu",
+                copy_target: bool = False) -> tuple[float, float]:
+    """(gradient updates/s of ``preset`` on Breakout frames, seconds of its first update);
+    ``copy_target``: a separate target net synced after every update instead of a shared one."""
     seed_everything(0)
     env = make_env("ALE/Breakout-v5", 1, seed=0, device=device)
     config = dataclasses.replace(PRESETS[preset], buffer_size=5_000, compile=compile)
     agent = DQN(config, env.obs_shape, env.obs_dtype, env.num_actions, device=device, seed=0)
+    if copy_target:
+        agent.target = copy.deepcopy(agent.q).requires_grad_(False)
     obs = env.reset()
     for _ in range(1_000):  # real frames in the replay (random play)
         actions = agent.act(obs, 1.0)
@@ -137,6 +146,8 @@ def update_rate(preset: str, updates: int, compile: bool = False, device: str = 
         else:
             batch = agent.replay.sample(config.batch_size, generator=agent.generator)
         agent.update(batch)
+        if copy_target:
+            polyak_update_(agent.target, agent.q, 1.0)
 
     begin = time.perf_counter()
     one()
@@ -159,13 +170,20 @@ def update_table(updates: int, rounds: int, compile: bool, device: str) -> None:
     for preset in ("drq_eps", "der"):
         rates: dict[bool, list[float]] = {False: [], True: []}
         firsts: dict[bool, float] = {}
+        copy_rates: list[float] = []
         for _ in range(rounds):
             for compiled in (False, True) if compile else (False,):
                 r, first = update_rate(preset, updates, compiled, device)
                 rates[compiled].append(r)
                 firsts.setdefault(compiled, first)
+            if preset == "drq_eps":
+                copy_rates.append(update_rate(preset, updates, False, device, copy_target=True)[0])
         eager = eager_rates[preset] = statistics.median(rates[False])
         rows.append((f"{preset} update (batch 32), eager (default)", eager, None))
+        if copy_rates:
+            copied = statistics.median(copy_rates)
+            rows.append(("drq_eps update, eager, target as a copy synced every update", copied, None))
+            notes.append(f"drq_eps: the shared target runs {eager / copied:.2f}x the updates of a synced copy")
         if compile:
             rows.append((f"{preset} update (batch 32), --compile", statistics.median(rates[True]), eager))
             notes.append(f"{preset}: first update {firsts[False]:.2f} s eager, {firsts[True]:.1f} s with --compile "
@@ -211,7 +229,8 @@ def main() -> None:
         rows += new_rows
         notes += new_notes
     print_table(f"DQN training throughput (env steps/s) after warm-up, CPU, torch threads {torch.get_num_threads()}"
-                " — peer: Stable-Baselines3 DQN", rows, "", notes=notes)
+                " — peer: Stable-Baselines3 DQN", rows, "", notes=notes,
+                missing_peer=missing("stable_baselines3", "Stable-Baselines3"))
 
 
 if __name__ == "__main__":

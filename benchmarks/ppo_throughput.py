@@ -22,7 +22,7 @@ import torch
 from agents.loop import LoopConfig, run_training
 from agents.ppo import PPO, PPOConfig
 from benchmarks.clocks import AfterFirstUpdate, sb3_steps_per_second
-from benchmarks.table import eager_and_compiled_rows, print_table
+from benchmarks.table import eager_and_compiled_rows, missing, print_table
 from envs import make_env
 from foundations.runlog import RunLogger
 from foundations.seeding import seed_everything
@@ -96,7 +96,7 @@ def main() -> None:
         notes += new_notes
     print_table(f"PPO training throughput (env steps/s), {NUM_ENVS} envs x {NUM_STEPS} steps, 4 epochs x 4 "
                 f"minibatches, CPU, torch threads {torch.get_num_threads()} — peer: Stable-Baselines3 PPO", rows, "",
-                notes=notes)
+                notes=notes, missing_peer=missing("stable_baselines3", "Stable-Baselines3"))
 
 
 if __name__ == "__main__":

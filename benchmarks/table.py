@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import statistics
 import time
 from collections.abc import Callable
@@ -18,10 +19,10 @@ def rate(fn: Callable[[], int], seconds: float, warmup: int = 3) -> float:
 
 
 def print_table(title: str, rows: list[tuple[str, float | None, float | None]], unit: str,
-                notes: list[str] | None = None) -> None:
-    """Print a markdown table; ``None`` shows as ``n/a`` (a peer that is not installed), then
-    ``notes`` as a list. When no row has a peer, says that Stable-Baselines3 (the ``bench``
-    extra) is missing."""
+                notes: list[str] | None = None, missing_peer: str | None = None) -> None:
+    """Print a markdown table; ``None`` shows as ``n/a`` (no peer, or one that is not
+    installed), then ``notes`` as a list, then, when ``missing_peer`` names a peer library that
+    is not installed, how to install it (the ``bench`` extra)."""
     def fmt(v: float | None) -> str:
         if v is None:
             return "n/a"
@@ -36,8 +37,8 @@ def print_table(title: str, rows: list[tuple[str, float | None, float | None]], 
         print(f"| {what} | {fmt(ours)} | {fmt(peer)} | {ratio} |")
     for note in notes or []:
         print(f"- {note}")
-    if rows and all(peer is None for _, _, peer in rows) and notes is not None:
-        print("peer: Stable-Baselines3 is not installed (pip install .[bench]); its column is n/a")
+    if missing_peer is not None:
+        print(f"peer: {missing_peer} is not installed (pip install -e '.[bench]'); its column is n/a")
 
 
 def eager_and_compiled_rows(label: str, runs: dict[str, list[float]], first: dict[str, list[float]],
@@ -52,3 +53,8 @@ def eager_and_compiled_rows(label: str, runs: dict[str, list[float]], first: dic
     rows.append((f"{label}, --compile", med["compiled"], med["peer"]))
     return rows, [f"{label}: {first_what} {first['eager'][0]:.3f} s eager, {first['compiled'][0]:.1f} s with "
                   "--compile (first round: it compiles)"]
+
+
+def missing(module: str, name: str) -> str | None:
+    """``name`` when the peer's ``module`` cannot be imported here, else ``None`` (for ``missing_peer``)."""
+    return name if importlib.util.find_spec(module) is None else None
