@@ -14,7 +14,8 @@ experiment name plus the ``--group-by`` configuration values (from each run's ``
 runs of one group differ only by seed. The report folder gets:
 
 - ``curves-<env>.png``: per group, the mean curve over seeds with a 95% bootstrap band, on a
-  common step grid (each run interpolated linearly between its logged points);
+  common step grid (each run interpolated linearly between its logged points); none for an env
+  whose runs have one point each;
 - ``scores.md`` / ``scores.csv``: final score per group (per seed: the mean of its last
   ``--last`` logged values), its 95% bootstrap interval, and the human-normalised score for
   Atari games (Random/Human table in ``experiments/atari_scores.py``);
@@ -329,8 +330,11 @@ def run(args: CompareArgs) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
 
-    # Curves: one PNG per env, mean and 95% bootstrap band per group.
+    # Curves: one PNG per env, mean and 95% bootstrap band per group; none where every run has a
+    # single point (e.g. Atari 100k's one evaluation after training), which would draw nothing.
     for env in envs:
+        if all(m.steps.size < 2 for (e, _), members in groups.items() if e == env for m in members):
+            continue
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for label in labels:
             members = groups.get((env, label))

@@ -26,3 +26,18 @@ def test_every_picture_the_readme_shows_exists_and_the_results_stay_small():
     assert [p for p in pictures if not (ROOT / p).is_file()] == []
     big = [p for p in (ROOT / "results").rglob("*") if p.is_file() and p.stat().st_size > 5_000_000]
     assert big == []  # summaries and tables, not event files or replays
+
+
+def test_the_committed_atari_100k_runs_are_finished_and_their_report_matches_them():
+    import csv
+
+    from experiments import atari100k
+
+    report = ROOT / "results/atari100k/drq_eps/report/results.csv"
+    rows = {r["game"]: r for r in csv.DictReader(open(report))}
+    assert set(rows) >= {"Pong", "Breakout", "Boxing"}
+    for game, row in rows.items():
+        assert int(row["steps"]) == 100_000 and len(row["commit"]) == 40 and (ROOT / row["run_dir"]).is_dir(), game
+    # the committed event files give the same scores again
+    again = atari100k.collect(ROOT / "results/atari100k/drq_eps", "drq_eps", sorted(rows), (1,))
+    assert {r["game"]: round(r["score"], 4) for r in again} == {g: round(float(r["score"]), 4) for g, r in rows.items()}

@@ -76,6 +76,8 @@ def test_the_report_of_finished_runs_sits_beside_the_published_scores(tmp_path):
     assert "| -8.5 |" in pong and pong.endswith(f"| {gap:,.3f} |") and "n/a" in pong  # DER / SPR: not stored
     assert "Boxing" not in table  # not run: no row
     assert (out / "aggregates.md").is_file() and (out / "curves").is_dir()
+    # one evaluation per run draws no curve; the training returns do
+    assert not list(out.glob("curves-*.png")) and (out / "curves" / "curves-ALE-Pong-v5.png").is_file()
     assert r["rows"][0]["score"] == pytest.approx(score)
     with pytest.raises(ValueError, match="no finished run of drq_eps on Breakout"):
         atari100k.write_report(atari100k.Atari100kArgs(games=("Breakout",), runs_dir=str(tmp_path)))
