@@ -86,10 +86,8 @@ def main() -> None:
         rows.append((f"{args.env_id}, {n} env{'s' if n > 1 else ''}, reference path (Gymnasium wrappers) vs SB3", ref, peer))
         if n == 8:
             fast8, ref8 = fast, ref
-    print_table("Atari env throughput", rows, "env steps/s")
+    print_table("Atari env throughput", rows, "env steps/s", missing_peer="Stable-Baselines3" if peer_missing else None)
     print(f"\nfast path / reference path at 8 envs: {fast8 / ref8:.2f}x (target >= 1.8x)")
-    if peer_missing:
-        print("peer: Stable-Baselines3 is not installed (pip install .[bench]); its column is n/a")
 
 
 if __name__ == "__main__":

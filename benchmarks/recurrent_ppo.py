@@ -95,7 +95,7 @@ def main() -> None:
              statistics.median(r), peer_rate if core == "lstm" else None) for core, r in rates.items()]
     print_table(f"Recurrent PPO training on {ENV_ID} (env steps/s), {NUM_ENVS} envs x {NUM_STEPS} steps, 4 epochs x "
                 f"4 minibatches, CPU, {args.threads} thread(s) — peer: SB3-contrib RecurrentPPO", rows, "",
-                notes=[] if peer else ["peer: sb3-contrib is not installed (pip install -e '.[bench]')"])
+                missing_peer=None if peer else "sb3-contrib")
 
 
 if __name__ == "__main__":

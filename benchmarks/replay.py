@@ -122,9 +122,7 @@ def main() -> None:
             ("bytes per transition (lower is better)", mine[2], peer and peer[2]),
         ]
         print_table(f"Uniform replay, capacity {args.capacity:,}, {args.num_envs} envs, CPU, torch threads {threads} — peer: {label}",
-                    rows, "")
-        if peer is None:
-            print("peer: Stable-Baselines3 is not installed (pip install .[bench]); its column is n/a")
+                    rows, "", missing_peer="Stable-Baselines3" if peer is None else None)
     per = filled["ours PER"]
     print(f"\nPrioritizedReplayBuffer (ours, no peer): add {per[0]:,.0f} transitions/s, "
           f"sample {rates['ours PER', 32]:,.0f} batches/s at 32 and {rates['ours PER', 256]:,.0f} at 256, "

@@ -355,8 +355,8 @@ def run(args: CompareArgs) -> dict[str, Any]:
         plt.close(fig)
 
     # Final scores per group.
-    score_note = "Best" if args.score == "best" else f"Final (mean of the last {args.last} values)"
-    score_name = "best" if args.score == "best" else "final"
+    score_name, score_note = (("best", "Best") if args.score == "best"
+                              else ("final", f"Final (mean of the last {args.last} values)"))
     finals: dict[tuple[str, str], np.ndarray] = {}
     score_rows = []
     for (env, label), members in sorted(groups.items()):
