@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from agents import targets
 from agents.replay import PrioritizedReplayBuffer, ReplayBatch, ReplayBuffer
 from agents.schedules import linear_schedule
-from foundations.batches import random_crop
+from foundations.batches import random_crop, random_intensity
 from foundations.checks import choose, positive_int, unit_interval
 from foundations.compiling import compiled_if
 from foundations.encoders import NatureCNN
@@ -76,6 +76,9 @@ class DQNConfig:
         to ``shift_padding`` pixels, independently per sample and between the two (edge padding
         and a random crop back to the frame size: DrQ, Kostrikov et al. 2020), on the batch's
         device with the agent's generator. Image observations only.
+      intensity_scale: with ``augmentation="shift"``, then scale each shifted image's pixels by
+        ``1 + intensity_scale * clip(n, -2, 2)``, ``n`` standard normal per image (SPR's intensity
+        augmentation, part of Dopamine's DrQ(eps): 0.05); 0 leaves the shifted uint8 frames as they are.
       channels_last: run the CNN in channels-last memory format (faster convolutions; no effect
         on vector observations).
       compile: run the update's loss (its forward and backward graphs) and the acting forward
@@ -118,6 +121,7 @@ class DQNConfig:
     cnn_features: int = 512
     augmentation: Literal["none", "shift"] = "none"
     shift_padding: int = 4
+    intensity_scale: float = 0.0
     channels_last: bool = True
     compile: bool = False
 
@@ -150,6 +154,11 @@ class DQNConfig:
         if self.augmentation not in ("none", "shift"):
             raise ValueError(f"DQNConfig.augmentation must be 'none' or 'shift', got {self.augmentation!r}")
         positive_int("DQNConfig.shift_padding", self.shift_padding)
+        if self.intensity_scale < 0:
+            raise ValueError(f"DQNConfig.intensity_scale must be >= 0, got {self.intensity_scale}")
+        if self.intensity_scale > 0 and self.augmentation != "shift":
+            raise ValueError(f"DQNConfig.intensity_scale={self.intensity_scale} applies with augmentation='shift', "
+                             f"got augmentation={self.augmentation!r}")
         positive_int("DQNConfig.num_atoms", self.num_atoms)
         positive_int("DQNConfig.cnn_features", self.cnn_features)
         if self.num_atoms > 1 and not self.v_min < self.v_max:
@@ -438,10 +447,13 @@ class DQN:
 
     def augment(self, images: torch.Tensor) -> torch.Tensor:
         """``images`` ``[batch, C, H, W]`` as the learner sees them: shifted when
-        ``augmentation="shift"`` (a fresh offset per image from the agent's generator), else unchanged."""
+        ``augmentation="shift"`` (a fresh offset per image from the agent's generator), then, with
+        ``intensity_scale > 0``, scaled in brightness per image (float pixels); else unchanged."""
         c = self.config
         if c.augmentation == "shift":
-            return random_crop(images, c.shift_padding, self.generator, mode="replicate")
+            images = random_crop(images, c.shift_padding, self.generator, mode="replicate")
+            if c.intensity_scale > 0:
+                images = random_intensity(images, c.intensity_scale, self.generator)
         return images
 
     def update(self, batch: ReplayBatch) -> dict[str, torch.Tensor]:
@@ -509,7 +521,8 @@ PRESETS: dict[str, DQNConfig] = {
     ),
     # DrQ(eps) for Atari 100k (100k agent steps = 400k frames): Kostrikov et al. 2020 with the
     # standard epsilons of Agarwal et al. 2021 (their DrQ(eps)); values from Dopamine's
-    # labs/atari_100k/configs/DrQ_eps.gin: shift augmentation (pad 4), 10-step returns, an update
+    # labs/atari_100k/configs/DrQ_eps.gin: shift augmentation (edge pad 4) followed by SPR's intensity
+    # augmentation (scale 0.05; atari_100k_rainbow_agent.drq_image_augmentation), 10-step returns, an update
     # every step, the target synced every step, double + dueling, 1,600 warm-up steps, epsilon
     # 1 -> 0.01 over the 5,000 steps after the warm-up, eval epsilon 0.001, Adam (1e-4, eps 1.5e-4),
     # Huber loss, no gradient clipping, replay holding every transition. Published: median / mean
@@ -518,7 +531,7 @@ PRESETS: dict[str, DQNConfig] = {
         total_steps=100_000, learning_rate=1e-4, adam_eps=1.5e-4, buffer_size=100_000, gamma=0.99,
         target_update_interval=1, batch_size=32, epsilon_start=1.0, epsilon_end=0.01, exploration_fraction=0.05,
         exploration_after_warmup=True, eval_epsilon=0.001, learning_starts=1_600, train_frequency=1,
-        double=True, dueling=True, n_step=10, augmentation="shift", shift_padding=4,
+        double=True, dueling=True, n_step=10, augmentation="shift", shift_padding=4, intensity_scale=0.05,
     ),
     # Data-efficient Rainbow for Atari 100k (van Hasselt et al. 2019, their Table 1 / Appendix; the
     # same values in SPR's code): Rainbow (C51 on 51 atoms in [-10, 10], noisy nets, dueling,

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from foundations.checks import positive_int, unit_interval
 
-__all__ = ["Augment", "BatchIterator", "Labelled", "random_crop", "random_flip"]
+__all__ = ["Augment", "BatchIterator", "Labelled", "random_crop", "random_flip", "random_intensity"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,6 +170,21 @@ def random_flip(x: Tensor, p: float = 0.5, generator: torch.Generator | None = N
         raise ValueError(f"random_flip expects images [batch, C, H, W], got shape {list(x.shape)}")
     flip = _draw(generator, x.device, torch.rand, x.shape[0]) < p
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def random_intensity(x: Tensor, scale: float, generator: torch.Generator | None = None) -> Tensor:
+    """Scale each image of ``x [batch, C, H, W]`` by ``1 + scale * clip(n, -2, 2)``, one standard
+    normal ``n`` per image (the intensity augmentation of SPR, Schwarzer et al. 2021, which
+    Dopamine's DrQ(eps) applies after the shift). Returns float pixels: uint8 input is scaled to
+    [0, 1] first, so the result may exceed 1 by up to ``2 * scale``, as in the reference.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"random_intensity expects images [batch, C, H, W], got shape {list(x.shape)}")
+    if scale < 0:
+        raise ValueError(f"intensity scale must be >= 0, got {scale}")
+    pixels = x.float().mul(1.0 / 255.0) if x.dtype == torch.uint8 else x
+    noise = _draw(generator, x.device, torch.randn, x.shape[0]).clamp_(-2.0, 2.0)
+    return pixels * (1.0 + scale * noise).to(pixels.dtype)[:, None, None, None]
 
 
 @dataclasses.dataclass(frozen=True)

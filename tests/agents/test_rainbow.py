@@ -204,6 +204,24 @@ def test_shift_augmentation_is_applied_to_obs_and_next_obs_independently(monkeyp
     assert torch.equal(twin.augment(frames), DQN(config, (4, 84, 84), torch.uint8, 3, seed=0).augment(frames))
 
 
+def test_intensity_follows_the_shift_per_image_within_its_bounds():
+    """DrQ(eps) as Dopamine runs it: shift, then each image scaled by 1 + 0.05 * clip(n, -2, 2)."""
+    config = DQNConfig(buffer_size=100, augmentation="shift", intensity_scale=0.05)
+    frames = torch.randint(1, 256, (64, 4, 84, 84), dtype=torch.uint8)
+    out = DQN(config, (4, 84, 84), torch.uint8, 3, seed=0).augment(frames)
+    shifted = DQN(dataclasses.replace(config, intensity_scale=0.0), (4, 84, 84), torch.uint8, 3, seed=0)
+    base = shifted.augment(frames).float() / 255  # the same generator draws the same shifts first
+    ratio = out / base  # one factor per image, shared by its pixels and frames
+    per_image = ratio.flatten(1)
+    assert torch.allclose(per_image, per_image[:, :1].expand_as(per_image), atol=1e-5)
+    assert per_image[:, 0].min() >= 0.9 - 1e-6 and per_image[:, 0].max() <= 1.1 + 1e-6
+    assert per_image[:, 0].std() > 0.02  # about 0.05: it does vary between images
+    with pytest.raises(ValueError, match="intensity_scale=0.05 applies with augmentation='shift'"):
+        DQNConfig(intensity_scale=0.05)
+    with pytest.raises(ValueError, match="intensity_scale must be >= 0"):
+        DQNConfig(augmentation="shift", intensity_scale=-0.1)
+
+
 def test_shift_augmentation_refuses_vector_observations():
     with pytest.raises(ValueError, match=r"augmentation='shift' needs image observations \[C, H, W\], got \[4\]"):
         DQN(DQNConfig(buffer_size=100, augmentation="shift"), (4,), torch.float32, 2)
@@ -224,6 +242,7 @@ def test_presets_are_the_published_settings():
     drq, der = PRESETS["drq_eps"], PRESETS["der"]
     assert (drq.n_step, drq.train_frequency, drq.target_update_interval, drq.learning_starts) == (10, 1, 1, 1_600)
     assert drq.double and drq.dueling and drq.augmentation == "shift" and drq.eval_epsilon == 0.001
+    assert drq.intensity_scale == 0.05 and der.intensity_scale == 0.0
     assert not drq.noisy and drq.num_atoms == 1 and not drq.prioritized
     assert (der.n_step, der.num_atoms, der.v_min, der.v_max, der.target_update_interval) == (20, 51, -10, 10, 2_000)
     assert der.noisy and der.noisy_sigma == 0.1 and der.prioritized and der.per_alpha == 0.5
