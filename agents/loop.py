@@ -157,13 +157,17 @@ def run_training(
     else:
         obs = env.reset()
     end = total_steps if stop_step is None else min(stop_step, total_steps)
-    last_log = last_eval = last_ckpt = step
     ckpt_interval = config.checkpoint_interval
     if ckpt_interval is None:
         ckpt_interval = max(1, total_steps // 10)
     eval_interval = config.eval_interval
     if eval_interval is None:
         eval_interval = max(1, total_steps // 10)
+
+    def due(interval: int) -> bool:
+        """Whether the last vector step reached a multiple of ``interval`` (so logs, evaluations
+        and checkpoints fall on the same steps whether or not the run was interrupted and resumed)."""
+        return bool(interval) and step // interval != (step - n) // interval
 
     def state() -> dict[str, Any]:
         ev = torch.tensor(evaluations, dtype=torch.float64).reshape(-1, 2)
@@ -175,6 +179,11 @@ def run_training(
         evaluations.append((step, mean))
         logger.log_scalar(Tags.EVAL_RETURN, mean, step)
 
+    # An interrupt that landed on an evaluation step stopped before evaluating: evaluate now, as
+    # the uninterrupted run did at this step (evaluations draw from their own (seed, step) RNG).
+    if (resume is not None and evaluate is not None and step < total_steps and due(eval_interval)
+            and (not evaluations or evaluations[-1][0] != step)):
+        run_eval()
     while step < end:
         actions = agent.explore(obs, step)
         log.append(actions)
@@ -187,8 +196,7 @@ def run_training(
         metrics = agent.train(step, n)
         if metrics is not None:
             latest = metrics
-        if step - last_log >= config.log_interval:
-            last_log = step
+        if due(config.log_interval):
             if latest is not None:
                 values = {tag: float(v.float().mean()) for tag, v in latest.items()}
                 bad = {tag: v for tag, v in values.items() if not math.isfinite(v)}
@@ -201,11 +209,9 @@ def run_training(
             logger.progress(step)
         if stop is not None and stop.requested:
             break
-        if evaluate is not None and eval_interval and step - last_eval >= eval_interval:
-            last_eval = step
+        if evaluate is not None and due(eval_interval):
             run_eval()
-        if checkpoint is not None and ckpt_interval and step - last_ckpt >= ckpt_interval and step < end:
-            last_ckpt = step
+        if checkpoint is not None and due(ckpt_interval) and step < end:
             checkpoint(state())
     interrupted = stop.signal if stop is not None else None
     if (evaluate is not None and interrupted is None and step >= total_steps

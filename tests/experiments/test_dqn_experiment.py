@@ -45,6 +45,42 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, flag
     assert 1000 in [s for s, _ in resumed_events["charts/SPS"]]  # the checkpoint step's points stay
 
 
+@pytest.mark.parametrize("interrupt_at", [1037, 1500])
+def test_an_interrupted_and_resumed_run_keeps_the_cadence_of_an_uninterrupted_one(tmp_path, monkeypatch, interrupt_at):
+    """Ctrl-C at a step that is no multiple of any interval (1037), or at an evaluation step
+    (1500, where the stop comes before the evaluation): the resumed run logs, evaluates and
+    checkpoints on the same steps, with the same values, as the run that never stopped."""
+    import signal
+
+    def with_evals(args):
+        return dataclasses.replace(args, loop=dataclasses.replace(args.loop, eval_interval=500, checkpoint_interval=300))
+
+    straight, straight_dir = driver.train(with_evals(_args(tmp_path / "a")), dqn.ALGORITHM)
+    args_b = with_evals(_args(tmp_path / "b"))
+    train = dqn.DQN.train
+
+    def interrupting(self, step, collected):
+        if step == interrupt_at:
+            signal.raise_signal(signal.SIGINT)
+        return train(self, step, collected)
+
+    monkeypatch.setattr(dqn.DQN, "train", interrupting)
+    half, half_dir = driver.train(args_b, dqn.ALGORITHM)
+    assert half.interrupted == signal.SIGINT and half.step == interrupt_at
+    monkeypatch.setattr(dqn.DQN, "train", train)
+    resumed, _ = driver.train(dataclasses.replace(args_b, resume=str(half_dir / "checkpoint.pt")), dqn.ALGORITHM)
+    assert [s for s, _ in straight.evaluations] == [500, 1000, 1500, 2000]
+    assert resumed.evaluations == straight.evaluations
+    straight_events, resumed_events = _events(straight_dir), _events(half_dir)
+    assert set(straight_events) == set(resumed_events)
+    for tag, points in straight_events.items():
+        # the interrupted step's own points (SPS, losses) are extra: the run did log there
+        steps = [s for s, _ in resumed_events[tag] if s != interrupt_at or interrupt_at % 100 == 0]
+        assert steps == [s for s, _ in points], tag
+        if tag != "charts/SPS":
+            assert [p for p in resumed_events[tag] if p[0] in steps] == points, tag
+
+
 def _events(run_dir) -> dict[str, list[tuple[int, float]]]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
