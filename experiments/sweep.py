@@ -52,8 +52,12 @@ from experiments.compare import whole_records_length
 from foundations.interrupts import Interrupted, StopRequests
 from foundations.runlog import run_name
 
-EXPERIMENTS = ("dqn", "dqn_atari", "ppo", "ppo_atari", "a2c", "reinforce")
-"""Sweepable experiments: they share the run options (--env-id, --seed, --runs-dir, --resume)."""
+EXPERIMENTS = ("dqn", "dqn_atari", "ppo", "ppo_atari", "a2c", "reinforce", "memory_task")
+"""Sweepable experiments: they share the run options (--seed, --runs-dir, --resume, --threads,
+--no-progress); the RL ones take the env as --env-id, memory_task takes it as --task."""
+
+ENV_FLAG = {"memory_task": "--task"}
+"""The flag that names a run's env, where it is not --env-id."""
 
 INSTALL = "pip install -e '.[cluster]'  (Ray Tune)"
 EVAL_TAG = "eval/episodic_return"
@@ -70,8 +74,9 @@ SHIPPED_EXCLUDES = [".git", ".venv", "runs", "results", "docs", "data", "*.pt", 
 class SweepArgs:
     """Options of the sweep."""
 
-    experiment: Literal["dqn", "dqn_atari", "ppo", "ppo_atari", "a2c", "reinforce"] = "ppo"
+    experiment: Literal["dqn", "dqn_atari", "ppo", "ppo_atari", "a2c", "reinforce", "memory_task"] = "ppo"
     env_ids: tuple[str, ...] = ("CartPole-v1",)
+    """env ids (memory_task: task names, e.g. copy)."""
     seeds: tuple[int, ...] = (1, 2, 3)
     configs: tuple[str, ...] = ("",)
     """configurations, each a space-separated list of the experiment's flags without their dashes:
@@ -111,7 +116,7 @@ class SweepArgs:
         if self.max_failures < 0:
             raise ValueError(f"--max-failures must be >= 0, got {self.max_failures}")
         for config in self.configs:
-            for flag in ("--env-id", "--seed", "--runs-dir", "--resume", "--threads"):
+            for flag in ("--env-id", "--task", "--seed", "--runs-dir", "--resume", "--threads"):
                 if flag in config_flags(config):
                     raise ValueError(f"configuration {config!r} sets {flag}, which the sweep sets itself")
 
@@ -150,7 +155,8 @@ def command(run: dict[str, Any], runs_dir: Path, checkpoint: Path | None, thread
     head = [sys.executable, "-m", f"experiments.{run['experiment']}"]
     if checkpoint is not None:
         return [*head, "--resume", str(checkpoint), "--no-progress", "--threads", str(threads)]
-    return [*head, "--env-id", run["env_id"], "--seed", str(run["seed"]), "--runs-dir", str(runs_dir),
+    env_flag = ENV_FLAG.get(run["experiment"], "--env-id")
+    return [*head, env_flag, run["env_id"], "--seed", str(run["seed"]), "--runs-dir", str(runs_dir),
             "--no-progress", "--threads", str(threads), *config_flags(run["config"])]  # fmt: skip
 
 
@@ -520,9 +526,13 @@ def table(rows: Sequence[TrialRow]) -> str:
     return "\n".join(lines) + "\n" + ", ".join(f"{n} {s}" for s, n in counts.items())
 
 
-def run(args: SweepArgs) -> dict[str, Any]:
+def run(args: SweepArgs, planned: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Run (or restore and finish) the grid; returns the rows, the storage folder and the signal
-    that stopped the sweep (``None`` when it ran to the end)."""
+    that stopped the sweep (``None`` when it ran to the end).
+
+    ``planned``: the runs to make instead of ``args``' grid (each as :func:`plan` makes them,
+    with its own ``experiment``, ``env_id``, ``seed``, ``config`` and a unique ``key``), for a
+    caller such as ``benchmarks.learning`` that runs several experiments in one sweep."""
     try:
         import ray
         from ray import tune
@@ -531,7 +541,9 @@ def run(args: SweepArgs) -> dict[str, Any]:
         raise ValueError(f"experiments.sweep runs on Ray Tune, which is not installed: {INSTALL}") from None
     storage_path, name, filesystem = storage_location(args.storage)
     experiment = f"{storage_path.rstrip('/')}/{name}"
-    planned = plan(args)
+    planned = plan(args) if planned is None else list(planned)
+    if len({r["key"] for r in planned}) != len(planned):
+        raise ValueError("the planned runs' keys must be unique")
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # only result.json: no Tune event files beside the runs'
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # verbose=0 then prints nothing; the table below says it all
     os.environ["TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"] = "0"  # a run checkpoints when it likes

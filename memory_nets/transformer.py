@@ -10,11 +10,17 @@ sub-layer's output) and (2) a GRU-type gate in place of each residual sum:
     h = tanh(W_g y + U_g (r * x))
     g(x, y) = (1 - z) * x + z * h
 
+``b_g`` is learned per unit, starting from ``gate_bias`` (2, the paper's value; RLlib's GTrXL
+learns it too).
+
 The memory is a window of the last ``window`` steps' inputs to every layer (``[layers, window,
 batch, model_size]``) with their positions in the episode (``[window, batch]``, -1 for an empty
-slot); a step attends to the stored steps of its own episode and to itself. The step's
-position in its episode enters as a sinusoidal encoding added to its embedding, so positions
-restart at 0 with each episode.
+slot); a step attends to the stored steps of its own episode and to itself. Where a key lies in
+time enters as a learned bias per head and lag (``lag = query time - key time``, 0..window,
+added to the attention logits; zero at the start), a relative position as in Transformer-XL and
+T5, not as a code added to the residual stream: the stream is the core's output, and an
+absolute episode position added to it (as this core once did, with a norm larger than the
+embedding's) swamps the observation in what the heads read.
 
 ``core(x, state, starts)`` runs ``x`` ``[time, batch, input_size]`` at once, causally, with
 ``starts`` ``[time, batch]`` marking the steps that begin an episode (nothing before them is
@@ -24,7 +30,6 @@ attended to); running the steps one at a time gives the same outputs (tested).
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import NamedTuple
 
 import torch
@@ -77,7 +82,7 @@ class GRUGate(nn.Module):
         self.w = nn.Linear(size, 3 * size, bias=False)  # W_r, W_z, W_g applied to y
         self.u = nn.Linear(size, 2 * size, bias=False)  # U_r, U_z applied to x
         self.u_g = nn.Linear(size, size, bias=False)
-        self.bias = bias
+        self.bias = nn.Parameter(torch.full((size,), float(bias)))  # b_g, learned from its start value
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         wr, wz, wg = self.w(y).chunk(3, dim=-1)
@@ -101,25 +106,21 @@ class GatedLayer(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d, cfg.ff_size), nn.ReLU(), nn.Linear(cfg.ff_size, d))
         self.gate_mlp = GRUGate(d, cfg.gate_bias)
         self.heads = cfg.heads
+        self.lag_bias = nn.Parameter(torch.zeros(cfg.heads, cfg.window + 1))  # [heads, lag 0..K]
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, blocked: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, blocked: torch.Tensor,
+                lags: torch.Tensor) -> torch.Tensor:
         """x: ``[T, B, d]``; memory: ``[K, B, d]``; blocked: ``[B, T, K + T]`` (True: not
-        attended) -> ``[T, B, d]``."""
+        attended); lags: ``[T, K + T]`` query time minus key time, clamped to 0..K -> ``[T, B, d]``."""
         keys = self.norm_attention(torch.cat([memory, x], dim=0))
         query = keys[memory.shape[0]:]
-        mask = blocked.repeat_interleave(self.heads, dim=0)  # [B * heads, T, K + T]
+        batch = blocked.shape[0]
+        bias = self.lag_bias[:, lags]  # [heads, T, K + T]
+        mask = bias.unsqueeze(0).masked_fill(blocked.unsqueeze(1), float("-inf"))  # [B, heads, T, K + T]
+        mask = mask.reshape(batch * self.heads, *mask.shape[2:])  # row b * heads + h, as attention expects
         y, _ = self.attention(query, keys, keys, attn_mask=mask, need_weights=False)
         x = self.gate_attention(x, torch.relu(y))
         return self.gate_mlp(x, torch.relu(self.mlp(self.norm_mlp(x))))
-
-
-def sinusoid(positions: torch.Tensor, size: int) -> torch.Tensor:
-    """Sinusoidal encodings of integer ``positions`` ``[...]`` -> ``[..., size]`` (Vaswani et al.)."""
-    half = size // 2
-    freq = torch.exp(-math.log(10_000.0) * torch.arange(half, device=positions.device) / max(half, 1))
-    angle = positions.to(torch.float32).unsqueeze(-1) * freq
-    out = torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1)
-    return out if size % 2 == 0 else torch.cat([out, torch.zeros_like(out[..., :1])], dim=-1)
 
 
 class GatedTransformer(nn.Module):
@@ -162,11 +163,12 @@ class GatedTransformer(nn.Module):
         allowed = ((key_time[None, :] <= query_time[:, None]) & (key_time[None, :] >= query_time[:, None] - window))
         same = key_episode.T[:, None, :] == episode.T[:, :, None]  # [B, T, K + T]
         blocked = ~(allowed[None] & same)
-        h = self.embed(x) + sinusoid(positions, self.config.model_size)
+        lags = (query_time[:, None] - key_time[None, :]).clamp(0, window)  # [T, K + T]; blocked beyond
+        h = self.embed(x)
         memories = []
         for layer, memory in zip(self.layers, state.memory, strict=True):
             memories.append(torch.cat([memory, h], dim=0)[-window:])
-            h = layer(h, memory, blocked)
+            h = layer(h, memory, blocked, lags)
         kept = torch.cat([torch.where(key_episode[:window] == 0, state.positions, -1), positions], dim=0)
         valid = torch.cat([key_episode[:window], episode], dim=0) == episode[-1:]  # the last step's episode
         new_positions = torch.where(valid, kept, -1)[-window:]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from memory_nets.transformer import GatedTransformer, GatedTransformerConfig, GRUGate, sinusoid
+from memory_nets.transformer import GatedTransformer, GatedTransformerConfig, GRUGate
 
 CFG = GatedTransformerConfig(model_size=16, heads=2, layers=2, window=4, ff_size=32)
 
@@ -87,8 +87,35 @@ def test_gate_starts_near_the_identity_and_bad_sizes_are_refused() -> None:
     x = torch.randn(100, 8)
     moved = (gate(x, torch.zeros_like(x)) - x).abs().mean() / x.abs().mean()
     assert moved < 0.2  # z = sigmoid(-2) ~ 0.12 with y = 0 and small weights
-    assert sinusoid(torch.tensor([0, 3]), 6).shape == (2, 6)
+    # b_g is learned, from the paper's 2
+    assert isinstance(gate.bias, torch.nn.Parameter) and torch.equal(gate.bias.detach(), torch.full((8,), 2.0))
+    gate(x, torch.randn_like(x)).sum().backward()
+    assert gate.bias.grad is not None and gate.bias.grad.abs().sum() > 0
     with pytest.raises(ValueError, match=r"model_size \(10\) must be a multiple of heads \(4\)"):
         GatedTransformerConfig(model_size=10, heads=4)
     with pytest.raises(ValueError, match="window"):
         GatedTransformerConfig(window=0)
+
+
+def test_no_absolute_position_reaches_the_output_and_the_lag_bias_is_learned() -> None:
+    """The same observation at every step of an episode gives the same output at every step
+    (nothing says how far into the episode a step is), while how far back a key lies enters the
+    attention through a learned bias per head and lag that the loss reaches."""
+    core = _core()
+    x = torch.randn(1, 2, 3).expand(12, 2, 3).contiguous()
+    starts = torch.zeros(12, 2, dtype=torch.bool)
+    starts[0] = True
+    y, _ = core(x, core.initial_state(2), starts)
+    torch.testing.assert_close(y, y[:1].expand_as(y), atol=1e-5, rtol=1e-5)
+    layer = core.layers[0]
+    assert tuple(layer.lag_bias.shape) == (CFG.heads, CFG.window + 1) and not layer.lag_bias.detach().any()
+    varied = torch.randn(12, 2, 3)
+    out, _ = core(varied, core.initial_state(2), starts)
+    out.pow(2).sum().backward()
+    assert layer.lag_bias.grad is not None and layer.lag_bias.grad[:, 1:].abs().sum() > 0
+    # a bias towards lag 2 in every head of every layer changes what a step reads
+    with torch.no_grad():
+        for each in core.layers:
+            each.lag_bias[:, 2] = 6.0
+    shifted, _ = core(varied, core.initial_state(2), starts)
+    assert (shifted[3:] - out[3:]).abs().max() > 1e-3
