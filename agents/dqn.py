@@ -557,12 +557,29 @@ PRESETS: dict[str, DQNConfig] = {
     ),
 }
 
+#: The Atari 100k protocol of Dopamine's ``labs/atari_100k`` (which produced the published DrQ(eps)
+#: and DER scores), as run settings the presets carry beside their agent values: no no-op starts
+#: and no FIRE at reset (``create_atari_environment`` with ``sticky_actions=False`` and Dopamine's
+#: ``AtariPreprocessing``, which does neither), no evaluation during training and one evaluation
+#: of 100 games at the end (``MaxEpisodeEvalRunner.num_eval_episodes = 100``). The rest of the
+#: protocol is the Atari defaults (frame skip 4, no sticky actions, the minimal action set, a
+#: lost life ends the learner's episode, games cut at 108k frames). Dotted names of the
+#: experiment's options; a flag on the command line still overrides them.
+ATARI_100K_PROTOCOL: dict[str, Any] = {
+    "atari.noop_max": 0, "atari.fire_reset": False, "loop.eval_interval": 0, "loop.eval_episodes": 100,
+}
+
+#: Run settings (beyond the agent's) that a preset brings with it.
+PRESET_RUN_SETTINGS: dict[str, dict[str, Any]] = {"drq_eps": ATARI_100K_PROTOCOL, "der": ATARI_100K_PROTOCOL}
+
 #: One line per preset: its purpose and source (``--help`` lists them; ``--preset list`` shows the values).
 PRESET_NOTES: dict[str, str] = {
     "nature": "Nature DQN with Adam on Atari, 10M steps (Mnih et al. 2015; the Dopamine / CleanRL settings)",
-    "drq_eps": "DrQ(eps) for Atari 100k: shift augmentation, 10-step double dueling DQN "
-               "(Kostrikov et al. 2020, Agarwal et al. 2021; Dopamine's DrQ_eps.gin)",
-    "der": "data-efficient Rainbow for Atari 100k: C51, noisy nets, PER, 20-step returns (van Hasselt et al. 2019)",
+    "drq_eps": "DrQ(eps) for Atari 100k: shift and intensity augmentation, 10-step double dueling DQN "
+               "(Kostrikov et al. 2020, Agarwal et al. 2021; Dopamine's DrQ_eps.gin), with the benchmark's protocol "
+               "(no no-op starts, no FIRE at reset, 100 evaluation games at the end)",
+    "der": "data-efficient Rainbow for Atari 100k: C51, noisy nets, PER, 20-step returns (van Hasselt et al. 2019), "
+           "with the benchmark's protocol (as drq_eps)",
     "cartpole": "CartPole-v1 in 50k steps (rl-baselines3-zoo's tuned DQN)",
 }
 

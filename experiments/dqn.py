@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from agents.dqn import DQN, PRESET_NOTES, PRESETS, DQNConfig
+from agents.dqn import DQN, PRESET_NOTES, PRESET_RUN_SETTINGS, PRESETS, DQNConfig
 from agents.loop import LoopResult
 from envs import TensorVecEnv
 from experiments import driver
@@ -50,7 +50,7 @@ def eval_policy(agent: DQN, config: DQNConfig, rng: np.random.Generator):
     return policy
 
 
-ALGORITHM = driver.Algorithm("dqn", PRESETS, build, eval_policy, PRESET_NOTES)
+ALGORITHM = driver.Algorithm("dqn", PRESETS, build, eval_policy, PRESET_NOTES, PRESET_RUN_SETTINGS)
 
 
 def main(argv: Sequence[str] | None = None) -> LoopResult:

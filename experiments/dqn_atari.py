@@ -14,12 +14,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from agents.dqn import PRESET_NOTES, PRESETS
+from agents.dqn import PRESET_NOTES, PRESET_RUN_SETTINGS, PRESETS
 from agents.loop import LoopResult
 from experiments import driver
 from experiments.dqn import Args, build, eval_policy
 
-ALGORITHM = driver.Algorithm("dqn_atari", PRESETS, build, eval_policy, PRESET_NOTES)
+ALGORITHM = driver.Algorithm("dqn_atari", PRESETS, build, eval_policy, PRESET_NOTES, PRESET_RUN_SETTINGS)
 DEFAULTS = dataclasses.replace(Args(), env_id="ALE/Breakout-v5", preset="nature")
 
 

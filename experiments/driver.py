@@ -73,6 +73,8 @@ class Algorithm:
       build: ``build(config, env, device, seed) -> agent``.
       eval_policy: ``eval_policy(agent, config, rng) -> (obs -> actions)``.
       notes: per preset, one line: its purpose and source (shown by ``--help``).
+      run_settings: per preset, run options it brings besides the agent's values (dotted names
+        such as ``"atari.noop_max"``: a benchmark's protocol); flags override them too.
     """
 
     name: str
@@ -80,6 +82,7 @@ class Algorithm:
     build: Callable[[Any, TensorVecEnv, torch.device, int], Any]
     eval_policy: Callable[[Any, Any, np.random.Generator], Callable[[torch.Tensor], torch.Tensor]]
     notes: dict[str, str] = dataclasses.field(default_factory=dict)
+    run_settings: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if set(self.notes) != set(self.presets):
@@ -112,6 +115,14 @@ def policy_mode(agent: Any, config: Any, rng: np.random.Generator) -> Callable[[
     return lambda obs: agent.act(obs, deterministic=True)
 
 
+def preset_base(defaults: Any, algo: Algorithm, name: str) -> Any:
+    """``defaults`` with preset ``name``: its agent configuration and the run settings it brings."""
+    base = dataclasses.replace(defaults, preset=name, agent=algo.preset(name))
+    for dotted, value in algo.run_settings.get(name, {}).items():
+        base = _set(base, dotted, value)
+    return base
+
+
 def parse_args(argv: Sequence[str] | None, defaults: Any, algo: Algorithm, description: str) -> Any:
     """Parse the command line over ``defaults``, with the ``--preset`` given (if any) applied first."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -128,7 +139,7 @@ def parse_args(argv: Sequence[str] | None, defaults: Any, algo: Algorithm, descr
     if cores and "core" not in {f.name for f in dataclasses.fields(algo.preset(name))}:
         raise ValueError(f"{cores[0]}: {algo.name} has no recurrent path; memory cores run with ppo, ppo_atari and "
                          "a2c (python -m experiments.ppo --core lstm ...)")
-    base = dataclasses.replace(defaults, preset=name, agent=algo.preset(name))
+    base = preset_base(defaults, algo, name)
     if algo.notes:
         description = f"{description.rstrip()}\n\n{algo.presets_help()}"
     return cli(type(defaults), args=argv, default=base, description=description, config=(tyro.conf.OmitArgPrefixes,))
@@ -186,7 +197,7 @@ def resume_args(args: Any, algo: Algorithm, saved: dict[str, Any], given: dict[s
     ``given``: the options given (:func:`given_flags`); by default, those that differ from
     the preset's defaults."""
     if given is None:
-        base = dataclasses.replace(type(args)(), preset=args.preset, agent=algo.preset(args.preset))
+        base = preset_base(type(args)(), algo, args.preset)
         given = _given(args, base)
     restored = rebuild(args, saved)
     conflicts = [f"--{name.split('.')[-1].replace('_', '-')} {value!r} (saved: {_get(restored, name)!r})"

@@ -216,7 +216,7 @@ def test_intensity_follows_the_shift_per_image_within_its_bounds():
     assert torch.allclose(per_image, per_image[:, :1].expand_as(per_image), atol=1e-5)
     assert per_image[:, 0].min() >= 0.9 - 1e-6 and per_image[:, 0].max() <= 1.1 + 1e-6
     assert per_image[:, 0].std() > 0.02  # about 0.05: it does vary between images
-    with pytest.raises(ValueError, match="intensity_scale=0.05 applies with augmentation='shift'"):
+    with pytest.raises(ValueError, match=r"intensity_scale=0\.05 applies with augmentation='shift'"):
         DQNConfig(intensity_scale=0.05)
     with pytest.raises(ValueError, match="intensity_scale must be >= 0"):
         DQNConfig(augmentation="shift", intensity_scale=-0.1)

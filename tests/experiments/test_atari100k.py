@@ -1,6 +1,7 @@
 """The Atari 100k runner: its sweep, its bad-input errors and its report (on a short real run)."""
 
 import csv
+import dataclasses
 import json
 
 import pytest
@@ -22,7 +23,7 @@ def test_the_sweep_runs_the_preset_with_the_protocol():
     args = atari100k.Atari100kArgs(preset="der", games=("Pong", "MsPacman"), seeds=(1, 2), runs_dir="r")
     s = atari100k.sweep_args(args, "cpu")
     assert s.experiment == "dqn_atari" and s.env_ids == ("ALE/Pong-v5", "ALE/MsPacman-v5") and s.seeds == (1, 2)
-    assert s.configs == ("preset=der noop-max=0 no-fire-reset eval-interval=0 eval-episodes=100 device=cpu",)
+    assert s.configs == ("preset=der eval-episodes=100 device=cpu",)  # the preset carries the protocol
     assert s.storage == "r/der"
     flags = ["--env-id", "ALE/Pong-v5", *atari100k.sweep.config_flags(s.configs[0])]
     parsed = driver.parse_args(flags, dqn_atari.DEFAULTS, dqn_atari.ALGORITHM, "")
@@ -30,6 +31,31 @@ def test_the_sweep_runs_the_preset_with_the_protocol():
     assert parsed.atari.repeat_action_probability == 0.0 and not parsed.atari.full_action_space
     assert parsed.atari.terminal_on_life_loss and parsed.atari.max_episode_frames == 108_000
     assert parsed.loop.eval_episodes == 100 and parsed.loop.eval_interval == 0
+
+
+def test_make_run_is_one_run_of_the_table(tmp_path):
+    """`make run`'s command and the runner's run of Breakout seed 1 parse to the same options
+    (config.json holds these) apart from where the run goes, its device and threads."""
+    import re
+    from pathlib import Path
+
+    make = Path(__file__).resolve().parents[2] / "Makefile"
+    line = next(x for x in make.read_text().splitlines() if "experiments.dqn_atari" in x and "$(BIN)" in x)
+    flags = re.sub(r"\$\(RUN_ARGS\)", "", line.split("experiments.dqn_atari", 1)[1]).split()
+    made = driver.parse_args(flags, dqn_atari.DEFAULTS, dqn_atari.ALGORITHM, "")
+    table = atari100k.sweep_args(atari100k.Atari100kArgs(games=("Breakout",), seeds=(1,)), "cpu")
+    run = atari100k.sweep.plan(table)[0]
+    argv = ["--env-id", run["env_id"], "--seed", "1", *atari100k.sweep.config_flags(run["config"])]
+    ran = driver.parse_args(argv, dqn_atari.DEFAULTS, dqn_atari.ALGORITHM, "")
+    differ = {k for k in ("runs_dir", "device", "threads", "progress")}
+    strip = lambda a: dataclasses.replace(a, **{k: getattr(dqn_atari.DEFAULTS, k) for k in differ})  # noqa: E731
+    assert strip(made) == strip(ran)
+    assert made.preset == "drq_eps" and made.env_id == "ALE/Breakout-v5" and made.seed == 1
+    assert made.atari.noop_max == 0 and not made.atari.fire_reset and made.loop.eval_episodes == 100
+    assert made.loop.eval_interval == 0 and made.agent.intensity_scale == 0.05
+    # a flag still overrides what the preset brings
+    mine = driver.parse_args([*flags, "--noop-max", "30"], dqn_atari.DEFAULTS, dqn_atari.ALGORITHM, "")
+    assert mine.atari.noop_max == 30
 
 
 @pytest.mark.parametrize("argv,message", [
