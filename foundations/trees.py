@@ -476,9 +476,10 @@ class _Tree:
 
     def plot(self, feature_names: Sequence[str] | None = None, class_names: Sequence[str] | None = None,
              ax: Any = None, fontsize: float = 8.0, decimals: int = 2) -> Any:
-        """Draw the tree with matplotlib: each node's test, impurity, samples and value (the class
-        distribution for a classifier), coloured by its majority class (classifier) or its value
-        (regressor); leaves at the bottom of their subtree. Returns the figure."""
+        """Draw the tree with matplotlib: each node's test, impurity, samples and value (the
+        weighted class fractions and the majority class for a classifier), coloured by its
+        majority class and how clearly it holds (classifier) or by its value (regressor).
+        Returns the figure."""
         import matplotlib
 
         matplotlib.use("Agg", force=False)
@@ -520,6 +521,7 @@ class _Tree:
                 lines.append(f"{names[int(self.feature[node])]} <= {float(self.threshold[node]):.{decimals}f}")
             lines += [f"{self.criterion} = {float(self.impurity[node]):.3f}",
                       f"samples = {int(self.n_node_samples[node])}",
+                      *self._node_details(node, decimals),
                       self._describe_value(node, class_names, decimals)]
             ax.text(x, y, "\n".join(lines), ha="center", va="center", fontsize=fontsize, zorder=2,
                     bbox={"boxstyle": "round", "facecolor": colours[node], "edgecolor": "0.3"})
@@ -528,6 +530,9 @@ class _Tree:
 
     def _colours(self) -> list[Any]:
         raise NotImplementedError
+
+    def _node_details(self, node: int, decimals: int) -> list[str]:
+        return []
 
     # ------------------------------------------------------------------------- state dicts
     _ARRAYS = ("children_left", "children_right", "feature", "threshold", "impurity", "n_node_samples",
@@ -603,12 +608,11 @@ class DecisionTreeClassifier(_Tree):
         return self.classes_[self.predict_proba(x).argmax(dim=1)]
 
     def _describe_value(self, node: int, class_names: Sequence[str] | None, decimals: int) -> str:
-        fractions = self.value[node]
-        label = int(self.classes_[int(fractions.argmax())])
-        name = class_names[int(fractions.argmax())] if class_names is not None else str(label)
-        counts = ", ".join(f"{float(v) * float(self.weighted_n_node_samples[node]):.{max(decimals - 2, 0)}f}"
-                           for v in fractions)
-        return f"class: {name} [{counts}]"
+        k = int(self.value[node].argmax())
+        return f"class: {class_names[k] if class_names is not None else int(self.classes_[k])}"
+
+    def _node_details(self, node: int, decimals: int) -> list[str]:
+        return ["value = [" + ", ".join(f"{float(v):.{decimals}f}" for v in self.value[node]) + "]"]
 
     def _colours(self) -> list[Any]:
         import matplotlib.pyplot as plt
