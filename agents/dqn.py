@@ -40,6 +40,9 @@ class DQNConfig:
       total_steps: environment steps to train for (summed over envs).
       num_envs: parallel envs collecting transitions.
       learning_rate, adam_eps: Adam's step size and epsilon.
+      anneal_lr: decay the step size linearly from ``learning_rate`` to 0 over ``total_steps``
+        (the ``lin_`` schedules of rl-baselines3-zoo): late updates then move the greedy policy
+        less, so the policy a run ends with is not a draw from the last few large updates.
       buffer_size: replay capacity in transitions.
       gamma: discount factor.
       tau: target update rate at each sync (1.0: hard copy).
@@ -90,6 +93,7 @@ class DQNConfig:
     num_envs: int = 1
     learning_rate: float = 1e-4
     adam_eps: float = 1e-8
+    anneal_lr: bool = False
     buffer_size: int = 1_000_000
     gamma: float = 0.99
     tau: float = 1.0
@@ -350,9 +354,14 @@ class DQN:
         """Training actions at ``step``: epsilon-greedy with the scheduled epsilon."""
         return self.act(obs, self.epsilon(step))
 
+    def learning_rate(self, step: int) -> float:
+        """Adam's step size after ``step`` environment steps."""
+        c = self.config
+        return linear_schedule(c.learning_rate, 0.0, c.total_steps, step) if c.anneal_lr else c.learning_rate
+
     def scalars(self, step: int) -> dict[str, float]:
         """Schedule values to log at ``step``."""
-        return {"charts/epsilon": self.epsilon(step)}
+        return {"charts/epsilon": self.epsilon(step), "charts/learning_rate": self.learning_rate(step)}
 
     def observe(self, obs: torch.Tensor, actions: torch.Tensor, result: Any) -> None:
         """Store a vector step: ``obs`` acted on, ``actions`` taken, the env's ``StepResult``."""
@@ -379,6 +388,9 @@ class DQN:
         n_updates = (self._pending // c.train_frequency) * c.gradient_steps
         self._pending %= c.train_frequency
         metrics = None
+        if c.anneal_lr and n_updates:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.learning_rate(step)
         for _ in range(n_updates):
             if c.prioritized:
                 batch = self.replay.sample(c.batch_size, generator=self.generator, beta=self.beta(step))
