@@ -5,6 +5,7 @@ dependence for a tabular model.
     python -m experiments.explain                                    # image classifier + tabular
     python -m experiments.explain --dqn-checkpoint runs/<run>/checkpoint.pt    # + "why this action?"
     python -m experiments.explain --parts tabular
+    python -m experiments.explain --parts tree --tree-depth 4        # a readable model beside the MLP
     python -m experiments.explain --parts agent --agent-checkpoint runs/<ppo or a2c run>/checkpoint.pt
 
 Image classifier: a small CNN trained for ``--epochs`` on ``--dataset``; for each of 8 test
@@ -26,6 +27,12 @@ printed "memory share" is the part of the attributions' absolute mass on earlier
 Tabular: an MLP fitted to ``y = 2 x0 + x1^2 - x2 x3 + noise`` with two unused features;
 ``explain/shap`` (KernelSHAP for one example, exact for 6 features), ``explain/permutation``,
 ``explain/pdp_1d`` (``x1``) and ``explain/pdp_2d`` (``x2, x3``).
+Tree: a model interpretable by construction on the same task, a regression tree of
+``--tree-depth`` (``foundations.trees``): its rules (``explain/tree_rules``) and picture
+(``explain/tree``), its importances beside the MLP's permutation importance and both partial
+dependences of ``x1`` (``explain/tree_vs_mlp``); and global surrogates, trees of each of
+``--surrogate-depths`` fitted to the MLP's predictions, with their fidelity (R^2 to the MLP on
+held-out inputs, ``explain/surrogate_fidelity``): how deep a tree must be to stand in for it.
 """
 
 from __future__ import annotations
@@ -63,15 +70,16 @@ from foundations.interpret import (
 from foundations.runlog import RunLogger, load_checkpoint
 from foundations.seeding import seed_everything
 from foundations.train import fit
+from foundations.trees import DecisionTreeRegressor
 
-Part = Literal["image", "tabular", "dqn", "agent"]
+Part = Literal["image", "tabular", "tree", "dqn", "agent"]
 
 
 @dataclasses.dataclass(frozen=True)
 class ExplainArgs:
     """Options of the explanation experiment."""
 
-    parts: tuple[Part, ...] = ("image", "tabular", "dqn", "agent")
+    parts: tuple[Part, ...] = ("image", "tabular", "tree", "dqn", "agent")
     """which explanations to draw (dqn only with --dqn-checkpoint, agent only with --agent-checkpoint)."""
     dataset: Dataset = "glyphs"
     data_dir: str | None = None
@@ -90,6 +98,10 @@ class ExplainArgs:
     agent_window: int = 8
     """steps of observations, back from the explained one, that the attributions cover."""
     ig_steps: int = 32
+    tree_depth: int = 4
+    """depth of the tree fitted to the tabular task (part tree)."""
+    surrogate_depths: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10)
+    """depths of the global surrogate trees fitted to the MLP's predictions (part tree)."""
     seed: int = 1
     device: str = "auto"
     root: str = "runs"
@@ -97,8 +109,12 @@ class ExplainArgs:
 
     def __post_init__(self) -> None:
         for name in ("train_subset", "epochs", "dqn_frames", "dqn_every", "ig_steps", "agent_frames", "agent_every",
-                     "agent_window"):
+                     "agent_window", "tree_depth"):
             positive_int(name, getattr(self, name))
+        if not self.surrogate_depths:
+            raise ValueError("surrogate_depths needs at least one depth")
+        for depth in self.surrogate_depths:
+            positive_int("surrogate_depths entry", depth)
 
 
 def explain_images(args: ExplainArgs, logger: RunLogger, device: torch.device) -> dict[str, Any]:
@@ -144,32 +160,40 @@ def _bar_figure(values: torch.Tensor, title: str, errors: torch.Tensor | None = 
     return fig
 
 
-def explain_tabular(args: ExplainArgs, logger: RunLogger) -> dict[str, Any]:
+class _Regressor(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(6, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        return self.net(v).squeeze(-1)
+
+
+def _tabular_model(args: ExplainArgs, cache: dict[str, Any]) -> tuple[nn.Module, Labelled, Labelled]:
+    """The MLP fitted to the known function of :func:`_tabular_data` (trained once per run)."""
+    if "tabular" not in cache:
+        torch.manual_seed(args.seed)
+        train, test = _tabular_data(4000, args.seed), _tabular_data(1000, args.seed + 1)
+        model = _Regressor()
+        fit(model, nn.MSELoss(), optim.Adam(model.parameters(), lr=3e-3), train, test, 30, 128, task="regression",
+            generator=torch.Generator().manual_seed(args.seed))  # fmt: skip
+        cache["tabular"] = (model.eval().requires_grad_(False), train, test)  # only called from here on
+    return cache["tabular"]
+
+
+def _neg_mse(out: torch.Tensor, y: torch.Tensor) -> float:
+    return -float(((out - y) ** 2).mean())
+
+
+def explain_tabular(args: ExplainArgs, logger: RunLogger, cache: dict[str, Any]) -> dict[str, Any]:
     """Fit an MLP to a known function; SHAP, permutation importance and partial dependence."""
-    torch.manual_seed(args.seed)
-    train, test = _tabular_data(4000, args.seed), _tabular_data(1000, args.seed + 1)
-
-    class Regressor(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = nn.Sequential(nn.Linear(6, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
-
-        def forward(self, v: torch.Tensor) -> torch.Tensor:
-            return self.net(v).squeeze(-1)
-
-    model = Regressor()
-    fit(model, nn.MSELoss(), optim.Adam(model.parameters(), lr=3e-3), train, test, 30, 128, task="regression",
-        generator=torch.Generator().manual_seed(args.seed))  # fmt: skip
-    model.eval().requires_grad_(False)  # only called from here on
+    model, _, test = _tabular_model(args, cache)
     example = test.x[0]
     shap = kernel_shap(model, example, test.x[:100])
     logger.writer.add_figure("explain/shap", _bar_figure(
         shap.coefficients, f"SHAP values of one example (E[f] = {float(shap.intercept):.2f}, f(x) = {model(example[None]).item():.2f})"), 0)  # fmt: skip
 
-    def neg_mse(out: torch.Tensor, y: torch.Tensor) -> float:
-        return -float(((out - y) ** 2).mean())
-
-    mean, std, _ = permutation_importance(model, test.x, test.y, neg_mse, 5, torch.Generator().manual_seed(args.seed))
+    mean, std, _ = permutation_importance(model, test.x, test.y, _neg_mse, 5, torch.Generator().manual_seed(args.seed))
     logger.writer.add_figure("explain/permutation", _bar_figure(mean, "permutation importance (increase in MSE)", std), 0)
     (grid1,), pd1 = partial_dependence(model, test.x, 1)
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -187,6 +211,58 @@ def explain_tabular(args: ExplainArgs, logger: RunLogger) -> dict[str, Any]:
     fig.tight_layout()
     logger.writer.add_figure("explain/pdp_2d", fig, 0)
     return {"shap": shap, "permutation": mean, "pdp_1d": (grid1, pd1), "pdp_2d": (g2, g3, pd2)}
+
+
+def _r2(prediction: torch.Tensor, target: torch.Tensor) -> float:
+    """Coefficient of determination of ``prediction`` for ``target`` (both ``[n]``)."""
+    target = target.double()
+    return float(1 - ((prediction.double() - target) ** 2).sum() / ((target - target.mean()) ** 2).sum())
+
+
+def explain_tree(args: ExplainArgs, logger: RunLogger, cache: dict[str, Any]) -> dict[str, Any]:
+    """An interpretable model beside the black box: a regression tree of ``--tree-depth`` fitted
+    to the tabular task (its rules, its picture, its importances next to the MLP's permutation
+    importance and partial dependence), and global surrogates: trees fitted to the MLP's
+    predictions, with their fidelity (R^2 against the MLP on held-out inputs) for each depth."""
+    model, train, test = _tabular_model(args, cache)
+    names = [f"x{i}" for i in range(train.x.shape[1])]
+    tree = DecisionTreeRegressor(max_depth=args.tree_depth, random_state=args.seed).fit(train.x, train.y)
+    tree_r2, mlp_r2 = _r2(tree.predict(test.x), test.y), _r2(model(test.x), test.y)
+    logger.writer.add_figure("explain/tree", tree.plot(feature_names=names, fontsize=6), 0)
+    rules = tree.export_text(feature_names=names)
+    logger.writer.add_text("explain/tree_rules", "```\n" + rules + "```", 0)
+    perm, perm_std, _ = permutation_importance(model, test.x, test.y, _neg_mse, 5,
+                                               torch.Generator().manual_seed(args.seed))
+    (grid1,), pd_mlp = partial_dependence(model, test.x, 1)
+    (_,), pd_tree = partial_dependence(lambda v: tree.predict(v).float(), test.x, 1)  # the same grid of x1
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    width = 0.4
+    positions = np.arange(len(names))
+    axes[0].bar(positions - width / 2, tree.feature_importances_.numpy(), width, label=f"tree (depth {args.tree_depth})")
+    axes[0].set(xticks=positions, xticklabels=names, title="tree: impurity importance (sums to 1)")
+    axes[1].bar(positions, perm.numpy(), yerr=perm_std.numpy(), color="tab:orange")
+    axes[1].set(xticks=positions, xticklabels=names, title="MLP: permutation importance (MSE increase)")
+    axes[2].plot(grid1.numpy(), pd_mlp.numpy(), label=f"MLP (test R^2 {mlp_r2:.2f})")
+    axes[2].step(grid1.numpy(), pd_tree.numpy(), where="mid", label=f"tree (test R^2 {tree_r2:.2f})")
+    axes[2].set(xlabel="x1", ylabel="partial dependence", title="PDP of x1 (true effect x1^2)")
+    axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    logger.writer.add_figure("explain/tree_vs_mlp", fig, 0)
+    # Global surrogates: how well can a tree of each depth mimic the MLP?
+    fidelity = []
+    mlp_train, mlp_test = model(train.x), model(test.x)
+    for depth in args.surrogate_depths:
+        surrogate = DecisionTreeRegressor(max_depth=depth, random_state=args.seed).fit(train.x, mlp_train)
+        fidelity.append((depth, _r2(surrogate.predict(test.x), mlp_test), surrogate.get_n_leaves()))
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot([d for d, _, _ in fidelity], [f for _, f, _ in fidelity], "o-")
+    ax.set(xlabel="surrogate tree depth", ylabel="fidelity (R^2 to the MLP, held out)", ylim=(0, 1.02),
+           title="global surrogate of the MLP")
+    fig.tight_layout()
+    logger.writer.add_figure("explain/surrogate_fidelity", fig, 0)
+    for depth, value, _ in fidelity:
+        logger.log_scalar("explain/surrogate_fidelity", value, depth)
+    return {"tree": tree, "rules": rules, "tree_r2": tree_r2, "mlp_r2": mlp_r2, "fidelity": fidelity}
 
 
 def explain_dqn(args: ExplainArgs, logger: RunLogger, device: torch.device) -> dict[str, Any]:
@@ -328,8 +404,11 @@ def run(args: ExplainArgs) -> dict[str, Any]:
     with RunLogger(args.dataset, "explain", args.seed, args, root=args.root, progress=False, metrics=()) as logger:
         if "image" in args.parts:
             out["image"] = explain_images(args, logger, device)
+        cache: dict[str, Any] = {}
         if "tabular" in args.parts:
-            out["tabular"] = explain_tabular(args, logger)
+            out["tabular"] = explain_tabular(args, logger, cache)
+        if "tree" in args.parts:
+            out["tree"] = explain_tree(args, logger, cache)
         if "dqn" in args.parts and args.dqn_checkpoint is not None:
             out["dqn"] = explain_dqn(args, logger, device)
         if "agent" in args.parts and args.agent_checkpoint is not None:
@@ -347,6 +426,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print("tabular SHAP values: " + ", ".join(f"x{i} {v:+.2f}" for i, v in enumerate(phi.tolist())))
         ranked = np.argsort(-r["tabular"]["permutation"].numpy())
         print("permutation importance ranking: " + " > ".join(f"x{i}" for i in ranked))
+    if "tree" in r:
+        t = r["tree"]
+        print(f"tree of depth {t['tree'].get_depth()} ({t['tree'].get_n_leaves()} leaves): test R^2 {t['tree_r2']:.3f} "
+              f"(MLP {t['mlp_r2']:.3f}); rules in explain/tree_rules, picture in explain/tree")
+        print("global surrogate fidelity (R^2 to the MLP, held out) by depth: "
+              + ", ".join(f"{d}: {f:.3f}" for d, f, _ in t["fidelity"]))
     if "dqn" in r:
         print(f"DQN on {r['dqn']['env_id']}: explained actions {r['dqn']['actions']} in explain/dqn_maps")
     if "agent" in r:

@@ -68,6 +68,18 @@ def test_explain_script_image_and_tabular(tmp_path: Path) -> None:
     assert maps["occlusion"].shape == maps["saliency"].shape == (8, 1, 28, 28)
 
 
+def test_explain_tree_beside_the_mlp_and_its_global_surrogates(tmp_path: Path) -> None:
+    r = explain.main(["--parts", "tree", "--surrogate-depths", "1", "3", "6", *_common(tmp_path)])
+    tags = _tags(r["run_dir"])
+    assert {"explain/tree", "explain/tree_vs_mlp", "explain/surrogate_fidelity"} <= set(tags["images"])
+    t = r["tree"]
+    importance = t["tree"].feature_importances_
+    assert float(importance[4] + importance[5]) < 0.02  # the two features the target ignores
+    assert t["tree"].get_depth() == 4 and "x0 <=" in t["rules"] and 0.5 < t["tree_r2"] < t["mlp_r2"]
+    fidelity = [f for _, f, _ in t["fidelity"]]
+    assert fidelity == sorted(fidelity) and fidelity[-1] > 0.7  # deeper surrogates mimic the MLP better
+
+
 @pytest.mark.slow
 def test_explain_script_on_a_dqn_atari_checkpoint(tmp_path: Path) -> None:
     argv = ["--runs-dir", str(tmp_path), "--no-progress", "--device", "cpu", "--preset", "drq_eps",
