@@ -39,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from experiments import compare, sweep
+from experiments import compare, rl_stats, sweep
 from experiments.atari100k_published import AGGREGATES, ALGORITHMS, GAMES, PRESET_OF, published
 from experiments.atari_scores import human_normalized
 from experiments.common import parse_and_run, resolve_device
@@ -173,28 +173,33 @@ def write_report(args: Atari100kArgs) -> dict[str, Any]:
         writer.writerows(rows)
     ours = PRESET_OF[args.preset]
     table = []
+    rng = np.random.default_rng(0)
     for game in names:
         scores = [r["score"] for r in rows if r["game"] == game]
         if not scores:
             continue
         mean = float(np.mean(scores))
+        low, high = (float(v) for v in rl_stats.bootstrap_mean_ci(np.asarray(scores), rng=rng))
         reference = published(ours, game)
         gap = None if reference is None else (human_normalized(f"ALE/{game}-v5", mean)
                                               - human_normalized(f"ALE/{game}-v5", reference))
-        table.append([game, len(scores), mean, human_normalized(f"ALE/{game}-v5", mean),
-                      *(published(a, game) for a in ALGORITHMS), gap])
-    header = ["game", "seeds", f"ours ({args.preset})", "ours human-normalised", *ALGORITHMS,
-              f"gap to {ours} (human-normalised)"]
+        table.append([game, len(scores), mean, low, high, min(scores), max(scores),
+                      human_normalized(f"ALE/{game}-v5", mean), *(published(a, game) for a in ALGORITHMS), gap])
+    header = ["game", "seeds", f"ours ({args.preset})", "95% CI low", "95% CI high", "lowest seed", "highest seed",
+              "ours human-normalised", *ALGORITHMS, f"gap to {ours} (human-normalised)"]
     with open(out / "published.csv", "w", newline="") as f:
         csv.writer(f).writerows([header, *[["" if v is None else v for v in row] for row in table]])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    short = ["game", "seeds", f"ours ({args.preset}) [95% CI]", "seeds' range", "ours human-normalised", *ALGORITHMS,
+             f"gap to {ours} (human-normalised)"]
+    lines = ["| " + " | ".join(short) + " |", "|" + "---|" * len(short)]
     for row in table:
-        game, n, mean, hns, *refs, gap = row
-        lines.append(f"| {game} | {n} | {_fmt(mean)} | {_fmt(hns, 3)} | " + " | ".join(_fmt(r) for r in refs)
-                     + f" | {_fmt(gap, 3)} |")
+        game, n, mean, low, high, lowest, highest, hns, *refs, gap = row
+        lines.append(f"| {game} | {n} | {_fmt(mean)} [{_fmt(low)}, {_fmt(high)}] | {_fmt(lowest)} to {_fmt(highest)} | "
+                     f"{_fmt(hns, 3)} | " + " | ".join(_fmt(r) for r in refs) + f" | {_fmt(gap, 3)} |")
     aggregate = ", ".join(f"{a} {v['median']:.3f} / {v['mean']:.3f}" for a, v in AGGREGATES.items())
     walls = [r["wall_time_s"] for r in rows]
-    note = (f"\nFinal scores: mean of {args.eval_episodes} evaluation games after 100k agent steps, mean over seeds. "
+    note = (f"\nFinal scores: mean of {args.eval_episodes} evaluation games after 100k agent steps, mean over seeds "
+            "with its 95% bootstrap interval and the lowest and highest seed (what one run may give). "
             f"Published per-game means and 26-game human-normalised median / mean ({aggregate}) from the rliable "
             f"release (experiments/atari100k_published.py). Active wall time per run: median {np.median(walls) / 3600:.2f} h "
             f"({len(rows)} run(s)).\n")
