@@ -7,6 +7,7 @@
     python -m experiments.compare results/cartpole.csv --tag eval/episodic_return --out docs/figures/cartpole
     python -m experiments.compare runs/memory-agents --tag eval/episodic_return --group-by agent.core \
         --baseline agent.core=none --last 1
+    python -m experiments.compare runs/copy --tag eval/bit_error/len_40 --group-by model --score best   # lowest is best
 
 Runs are found under the given directories (any folder with a TensorBoard event file) and read
 with TensorBoard's own event reader. They are grouped by (env, label): the label is the
@@ -28,7 +29,10 @@ runs of one group differ only by seed. The report folder gets:
   group resampled independently) and whether it excludes zero.
 
 ``--score best`` scores a run by its best logged value instead of its last ones (POPGym's MMER,
-with ``--tag eval/episodic_return``).
+with ``--tag eval/episodic_return``). For tags where lower is better (bits wrong, error rates,
+losses: ``--lower-is-better``, by default read from the tag's name) the best value is the lowest
+and min-max normalisation maps the lowest score to 1, so aggregates and performance profiles
+still read "higher is better".
 
 ``--summary FILE.csv`` also writes the compared points (one row per run and step: run, env,
 experiment, seed, group, tag, step, value): small enough to commit, where event files are not.
@@ -84,8 +88,16 @@ class CompareArgs:
     last: int = 10
     """final score of a run: mean of its last this-many logged values."""
     score: Literal["last", "best"] = "last"
-    """a run's score: last = the mean of its last --last values; best = its highest logged value
-    (POPGym's MMER, the best mean evaluation return over training)."""
+    """a run's score: last = the mean of its last --last values; best = its best logged value
+    (the highest, or the lowest with --lower-is-better: POPGym's MMER is the best mean evaluation
+    return over training)."""
+    lower_is_better: bool = False
+    """the tag is an error (bits wrong, error rate, loss): best is lowest, and min-max
+    normalisation maps the lowest score to 1, so aggregates and profiles read "higher is better"
+    as for returns. Without this flag or --higher-is-better, decided from the tag's name (error,
+    loss, perplexity, bits_per_char: lower is better)."""
+    higher_is_better: bool = False
+    """the tag's higher values are better, whatever its name says."""
     baseline: str | None = None
     """a group (its label, or a word of it such as agent.core=none) to which every other group
     is compared per env: difference of mean scores with a 95% bootstrap interval over seeds."""
@@ -286,6 +298,20 @@ def _write_table(path_md: Path, path_csv: Path, header: list[str], rows: list[li
         writer.writerows(rows)
 
 
+LOWER_IS_BETTER = re.compile(r"(error|loss|perplexity|bits_per_char)", re.IGNORECASE)
+"""Tags whose lower values are better (``eval/bit_error``, ``eval/error/qa1``, ``train/loss``)."""
+
+
+def lower_is_better(args: CompareArgs) -> bool:
+    """Whether the compared tag's lower values are better: ``--lower-is-better`` or, unset, its name."""
+    if args.lower_is_better and args.higher_is_better:
+        raise ValueError("--lower-is-better and --higher-is-better contradict each other; give one (or neither: the "
+                         "tag's name decides)")
+    if args.lower_is_better or args.higher_is_better:
+        return args.lower_is_better
+    return bool(LOWER_IS_BETTER.search(args.tag))
+
+
 def run(args: CompareArgs) -> dict[str, Any]:
     """Build the report; returns the per-group scores, the aggregates and the written files."""
     if args.last < 1 or args.points < 2 or args.reps < 1:
@@ -355,13 +381,20 @@ def run(args: CompareArgs) -> dict[str, Any]:
         plt.close(fig)
 
     # Final scores per group.
-    score_name, score_note = (("best", "Best") if args.score == "best"
+    lower = lower_is_better(args)
+    if lower and args.normalize == "human":
+        raise ValueError(f"--normalize human applies to game scores (higher is better), not to {args.tag!r}, where "
+                         "lower is better; use --normalize minmax")
+    score_name, score_note = (("best", "Best (lowest)" if lower else "Best (highest)") if args.score == "best"
                               else ("final", f"Final (mean of the last {args.last} values)"))
+    if lower:
+        score_note += "; lower is better"
     finals: dict[tuple[str, str], np.ndarray] = {}
     score_rows = []
     for (env, label), members in sorted(groups.items()):
         members.sort(key=lambda m: m.seed)
-        finals[(env, label)] = np.array([m.values.max() if args.score == "best" else m.values[-args.last :].mean()
+        best = (lambda v: v.min()) if lower else (lambda v: v.max())
+        finals[(env, label)] = np.array([best(m.values) if args.score == "best" else m.values[-args.last :].mean()
                                          for m in members])
         scores = finals[(env, label)]
         lo, hi = rl_stats.bootstrap_mean_ci(scores, args.reps, rng=rng)
@@ -411,7 +444,10 @@ def run(args: CompareArgs) -> dict[str, Any]:
             return (scores - random_score) / (human - random_score)
         if mode in ("minmax", "auto"):
             low, high = bounds[env]
-            return (scores - low) / (high - low) if high > low else np.zeros_like(scores)
+            if not high > low:
+                return np.zeros_like(scores)
+            # 1 is the best score seen on the env, whichever way is better
+            return (high - scores) / (high - low) if lower else (scores - low) / (high - low)
         return scores
 
     for label in labels:

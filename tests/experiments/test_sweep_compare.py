@@ -150,6 +150,32 @@ def test_a_summary_redraws_the_same_report_without_the_event_files(tmp_path: Pat
         compare.run(compare.CompareArgs(run_dirs=(str(summary),), group_by=("agent.lr",), out=str(tmp_path / "c")))
 
 
+def test_compare_reads_errors_as_lower_is_better(tmp_path: Path) -> None:
+    """Bits wrong: the best of a run is its lowest value, and min-max normalisation maps the
+    lowest score to 1, so the aggregates still read "higher is better"."""
+    for model, offset in (("ntm", 0.0), ("lstm", 10.0)):
+        for seed in (1, 2):
+            run_dir = tmp_path / "runs" / f"copy-{model}__memory_task__{seed}__1000"
+            writer = SummaryWriter(str(run_dir))
+            for step, value in ((100, 30.0), (200, 2.0 + offset + seed), (300, 5.0 + offset + seed)):
+                writer.add_scalar("eval/bit_error", value, step)
+            writer.close()
+            (run_dir / "config.json").write_text(json.dumps({"env_id": "copy", "seed": seed, "config": {"model": model}}))
+    out = tmp_path / "report"
+    argv = [str(tmp_path / "runs"), "--tag", "eval/bit_error", "--score", "best", "--group-by", "model"]
+    r = compare.main([*argv, "--out", str(out)])
+    with open(out / "scores.csv") as f:
+        best = {row["group"]: float(row["mean best score"]) for row in csv.DictReader(f)}
+    # the lowest values: 3 and 4 for the NTM's seeds, 13 and 14 for the LSTM's (not 30, the highest)
+    assert best == {"memory_task model=ntm": 3.5, "memory_task model=lstm": 13.5}
+    assert "lower is better" in (out / "scores.md").read_text()
+    # min-max over the env: the NTM's seeds are at the top of the scale, the LSTM's at the bottom
+    np.testing.assert_allclose(r["matrices"]["memory_task model=ntm"].ravel(), [1.0, 10 / 11])  # (14 - s) / (14 - 3)
+    np.testing.assert_allclose(r["matrices"]["memory_task model=lstm"].ravel(), [1 / 11, 0.0])
+    forced = compare.main([*argv, "--higher-is-better", "--out", str(tmp_path / "forced")])
+    assert forced["matrices"]["memory_task model=ntm"].ravel().tolist() == [0.0, 0.0]  # best = 30 for everyone
+
+
 def test_compare_bad_input_names_what_exists(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit):
