@@ -41,3 +41,31 @@ def test_the_committed_atari_100k_runs_are_finished_and_their_report_matches_the
     # the committed event files give the same scores again
     again = atari100k.collect(ROOT / "results/atari100k/drq_eps", "drq_eps", sorted(rows), (1,))
     assert {r["game"]: round(r["score"], 4) for r in again} == {g: round(float(r["score"]), 4) for g, r in rows.items()}
+
+
+def test_the_learning_baselines_are_the_suites_and_their_curves_load():
+    """results/learning/<suite>.csv: every row a task and metric of the suites file, every seed
+    of a task there (the classic suite whole, the memory suite's tasks as far as they have run),
+    and the curves beside them readable by experiments.compare."""
+    import csv
+
+    from benchmarks import learning
+
+    tasks = {t.name: t for t in learning.load_tasks()}
+    for suite in ("classic", "memory"):
+        path = ROOT / f"results/learning/{suite}.csv"
+        rows = list(csv.DictReader(open(path)))
+        assert rows, path
+        seen: dict[tuple[str, str, str], set[int]] = {}
+        for row in rows:
+            task = tasks[row["task"]]
+            assert task.suite == suite == row["suite"]
+            assert (row["metric"], row["score_kind"]) in {(m.tag, m.score) for m in task.metrics}
+            assert int(row["step"]) >= task.budget and row["flags"] == task.flags and int(row["budget"]) == task.budget
+            seen.setdefault((row["task"], row["metric"], row["score_kind"]), set()).add(int(row["seed"]))
+        for (name, _, _), seeds in seen.items():
+            assert seeds == set(range(1, tasks[name].seeds + 1)), name
+        if suite == "classic":
+            assert {name for name, _, _ in seen} == {t.name for t in tasks.values() if t.suite == "classic"}
+        for tag in {m for _, m, _ in seen}:
+            assert compare.read_summary(path.with_name(f"{suite}-curves.csv"), tag)
