@@ -144,17 +144,27 @@ def load_teacher(path: str, device: torch.device) -> Teacher:
 
 def rollout(policy: Callable[[torch.Tensor], torch.Tensor], env_id: str, episodes: int, seed: int,
             device: torch.device) -> tuple[torch.Tensor, list[float]]:
-    """Play ``policy`` for ``episodes`` episodes in one env: the observations it met ``[steps, obs]``
-    and the episodes' returns."""
-    states, returns = [], []
-    with make_env(env_id, 1, seed=seed, device=device) as env, torch.inference_mode():
+    """Play ``policy`` for ``episodes`` episodes: the observations of those episodes ``[steps,
+    obs]`` and their returns. Up to 10 envs step together (one batched call of the policy per
+    step), each playing its share of the episodes; what an env meets after its share is dropped,
+    so long and short episodes count as they come."""
+    n = int(np.gcd(episodes, 10))
+    quota = episodes // n
+    states: list[torch.Tensor] = []
+    returns: list[float] = []
+    done = [0] * n
+    with make_env(env_id, n, seed=seed, device=device) as env, torch.inference_mode():
         obs = env.reset()
-        while len(returns) < episodes:
-            states.append(obs[0].clone())
+        while min(done) < quota:
+            active = torch.tensor([d < quota for d in done])
+            states.append(obs.cpu()[active])
             result = env.step(policy(obs))
             obs = result.obs
-            returns += result.episodes.returns.tolist()
-    return torch.stack(states).float().cpu(), returns
+            for i, r in zip(result.episodes.env_ids.tolist(), result.episodes.returns.tolist(), strict=True):
+                if done[i] < quota:
+                    returns.append(r)
+                    done[i] += 1
+    return torch.cat(states).float(), returns
 
 
 def tree_policy(tree: DecisionTreeClassifier, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -206,9 +216,9 @@ def run(args: DistillArgs) -> dict[str, Any]:
         _, kept, kept_at = best
         run_dir = logger.run_dir
         torch.save(kept.state_dict(), run_dir / "tree.pt")
-        rules = kept.export_text(feature_names=names, class_names=actions)
+        rules = kept.export_text(feature_names=names, class_names=actions, decimals=3)
         (run_dir / "tree.txt").write_text(rules)
-        figure = kept.plot(feature_names=names, class_names=actions)
+        figure = kept.plot(feature_names=names, class_names=actions, decimals=3)
         figure.savefig(run_dir / "tree.png", dpi=100)
         logger.writer.add_figure("distill/tree", figure, kept_at)
         logger.writer.add_text("distill/rules", "```\n" + rules + "```", kept_at)

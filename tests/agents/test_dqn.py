@@ -62,6 +62,22 @@ def test_epsilon_schedule():
     assert agent.epsilon(0) == 1.0 and agent.epsilon(250) == pytest.approx(0.525) and agent.epsilon(900) == 0.05
 
 
+def test_annealed_learning_rate_reaches_the_optimizer_and_the_logs():
+    config = DQNConfig(total_steps=1000, learning_rate=1e-3, anneal_lr=True, learning_starts=10, batch_size=4,
+                       buffer_size=100, train_frequency=1)
+    agent = DQN(config, (3,), torch.float32, 2, seed=0)
+    for _ in range(20):
+        obs = torch.randn(1, 3)
+        result = type("R", (), {"reward": torch.ones(1), "next_obs": torch.randn(1, 3),
+                                "terminated": torch.zeros(1, dtype=torch.bool),
+                                "truncated": torch.zeros(1, dtype=torch.bool)})()
+        agent.observe(obs, torch.zeros(1, dtype=torch.long), result)
+    agent.train(250, 1)
+    assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(7.5e-4)
+    assert agent.scalars(500)["charts/learning_rate"] == pytest.approx(5e-4)
+    assert DQN(dataclasses.replace(config, anneal_lr=False), (3,), torch.float32, 2).learning_rate(500) == 1e-3
+
+
 def test_act_is_greedy_at_epsilon_zero_and_uniform_at_one():
     torch.manual_seed(0)
     agent = DQN(DQNConfig(buffer_size=100, learning_starts=0), (3,), torch.float32, 4, seed=0)

@@ -19,8 +19,8 @@ log and Adam's moments (not needed to act): a fixed teacher, so the test distils
 
 @pytest.mark.slow
 def test_viper_distils_the_cartpole_dqn_into_a_depth_five_tree_that_keeps_its_score(tmp_path, capsys):
-    r = distill.main(["--agent-checkpoint", str(TEACHER), "--max-depth", "5", "--iterations", "3",
-                      "--episodes", "5", "--eval-episodes", "100", "--runs-dir", str(tmp_path)])
+    r = distill.main(["--agent-checkpoint", str(TEACHER), "--max-depth", "5", "--iterations", "3", "--criterion", "entropy",
+                      "--episodes", "10", "--eval-episodes", "100", "--runs-dir", str(tmp_path)])
     assert r["teacher_return"] >= 475
     kept = r["kept"]
     assert kept["depth"] <= 5 and kept["return"] >= 475, r["history"]
