@@ -41,8 +41,10 @@ lint: install-dev
 
 # The README's learning-curve pictures, redrawn from the committed summaries under results/.
 figures: install
-	$(BIN)/python -m experiments.compare results/cartpole/eval.csv --tag eval/episodic_return --last 1 --out docs/figures/cartpole
-	$(BIN)/python -m experiments.compare results/memory/copy.csv --tag eval/bit_error --last 1 --out docs/figures/copy
+	$(BIN)/python -m experiments.compare results/learning/classic-curves.csv --tag eval/episodic_return --last 1 \
+	  --out docs/figures/learning/classic
+	$(BIN)/python -m experiments.compare results/learning/memory-curves.csv --tag eval/episodic_return --score best \
+	  --baseline ppo-none-repeatprevious --normalize minmax --out docs/figures/learning/memory
 	for what in cartpole-po popgym; do \
 	  $(BIN)/python -m experiments.compare results/memory-agents/$$what.csv --tag eval/episodic_return --score best \
 	    --baseline agent.core=none --normalize minmax --out docs/figures/memory-agents/$$what/best; \

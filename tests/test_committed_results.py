@@ -8,7 +8,8 @@ from experiments import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 #: summary -> (tag, evaluations per run)
-SUMMARIES = {"results/cartpole/eval.csv": ("eval/episodic_return", 10), "results/memory/copy.csv": ("eval/bit_error", 10),
+SUMMARIES = {"results/learning/classic-curves.csv": ("eval/episodic_return", 10),
+             "results/learning/memory-curves.csv": ("eval/episodic_return", 6),
              "results/memory-agents/cartpole-po.csv": ("eval/episodic_return", 10),
              "results/memory-agents/popgym.csv": ("eval/episodic_return", 6)}
 
