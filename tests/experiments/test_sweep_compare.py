@@ -318,7 +318,7 @@ def test_an_interrupted_sweep_resumes_without_rerunning_and_logs_every_point_onc
     resumed = runs["cfg1__CartPole-v1__dqn__1"]
     assert len(list(resumed.glob("events.out.tfevents.*"))) == 2  # the first attempt's and the resumed one's
     steps = _tags_steps(resumed, "charts/SPS")
-    assert steps == sorted(set(steps)) and len(steps) == 39 and steps[-1] > 3800  # every point once
+    assert steps == list(range(100, 4001, 100))  # every point once, on the uninterrupted run's cadence
 
 
 @pytest.mark.slow
