@@ -11,7 +11,7 @@ import torch
 from experiments import distill, driver, ppo
 from foundations.trees import DecisionTreeClassifier
 
-TEACHER = Path(__file__).resolve().parents[1] / "data" / "cartpole-dqn.pt"
+TEACHER = Path(__file__).resolve().parents[1] / "fixtures" / "cartpole-dqn.pt"
 """A DQN trained by ``python -m experiments.dqn --preset cartpole --seed 2 --eval-interval 2500``
 (commit 464aa7a, 50k steps, final evaluation 500), its checkpoint without the replay, the action
 log and Adam's moments (not needed to act): a fixed teacher, so the test distils, not trains."""
