@@ -216,8 +216,10 @@ def train(args: MemoryTaskArgs, stop_at: int | None = None) -> dict[str, Any]:
         set_rng_state(checkpoint["rng"])
         seen, level, running = int(checkpoint["sequences"]), int(checkpoint["level"]), float(checkpoint["running"])
         run_dir = Path(args.resume).parent
-    name = f"{args.task}-{args.model}"
-    logger = RunLogger(name, EXPERIMENT, args.seed, config=args, root=args.runs_dir, total_steps=args.num_sequences,
+    # One env id per task and the model in the experiment's name (copy__memory_task-ntm__1__...):
+    # experiments.compare then draws the models of a task in one picture, one group each.
+    logger = RunLogger(args.task, f"{EXPERIMENT}-{args.model}", args.seed, config=args, root=args.runs_dir,
+                       total_steps=args.num_sequences,
                        progress=args.progress, run_dir=run_dir, start_step=seen, metrics=(Tags.EVAL_BIT_ERROR,))
 
     def save() -> None:

@@ -31,6 +31,18 @@ def test_run_logs_scalars_images_and_checkpoint(tmp_path):
     assert final.step == 32 and final.value == pytest.approx(result["eval"]["eval/bit_error"])
 
 
+def test_models_of_a_task_share_its_env_id_and_compare_draws_them_in_one_picture(tmp_path):
+    from experiments import compare
+
+    dirs = [train(_args(tmp_path / "runs", model=model, num_sequences=32, seed=seed))["run_dir"]
+            for model in ("ntm", "lstm") for seed in (1, 2)]
+    assert [d.name.rsplit("__", 1)[0] for d in dirs] == ["copy__memory_task-ntm__1", "copy__memory_task-ntm__2",
+                                                         "copy__memory_task-lstm__1", "copy__memory_task-lstm__2"]
+    r = compare.main([str(tmp_path / "runs"), "--tag", "eval/bit_error", "--out", str(tmp_path / "report")])
+    assert sorted(r["matrices"]) == ["memory_task-lstm", "memory_task-ntm"]  # one group per model
+    assert [p.name for p in (tmp_path / "report").glob("curves-*.png")] == ["curves-copy.png"]
+
+
 @pytest.mark.parametrize("model,task", [("dnc", "associative_recall"), ("lstm", "repeat_copy"), ("dnc", "traversal")])
 def test_other_models_and_tasks_run(tmp_path, model, task):
     result = train(_args(tmp_path, model=model, task=task, max_length=2, num_sequences=8, read_heads=2))
