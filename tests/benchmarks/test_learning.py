@@ -191,3 +191,36 @@ def test_scores_reports_and_a_subset_merges_into_the_given_file(tmp_path):
     baselines = learning.read_baselines([str(results)], "classic")
     assert baselines[("t", "eval/episodic_return", "final")] == {1: 300.0, 2: 450.0}
     assert baselines[("t", "eval/episodic_return", "best")] == {1: 500.0, 2: 450.0}
+
+
+def test_a_crashed_run_is_reported_with_its_log_and_the_rest_is_scored(tmp_path, capsys, monkeypatch):
+    """The sweep reports a run failed (after its retries): the benchmark scores the others,
+    names the failed run and its log, and exits 1 after writing what it has."""
+    from experiments import sweep
+
+    root = tmp_path / "runs" / "classic-quick"
+
+    def fake_sweep(args, planned):
+        rows = []
+        for run in planned:
+            if run["key"] == "ppo-cartpole__2":
+                rows.append(sweep.TrialRow(run["key"], run["env_id"], run["seed"], run["config"], "failed", None,
+                                           "storage/ppo-cartpole__2/checkpoint_000000/run.log"))
+                continue
+            task = run["task"]
+            _stored_run(root, run["key"], f"CartPole-v1__{task.split('-')[0]}__{run['seed']}__1",
+                        [(25_000, 200.0), (100_000 if task.startswith("ppo") else 50_000, 480.0)],
+                        "eval/episodic_return")
+            rows.append(sweep.TrialRow(run["key"], run["env_id"], run["seed"], run["config"], "done", 480.0, ""))
+        return {"rows": rows, "storage": str(root), "stopped": None}
+
+    monkeypatch.setattr(sweep, "run", fake_sweep)
+    with pytest.raises(SystemExit) as e:
+        learning.main(["--suite", "classic", "--quick", "--runs-dir", str(tmp_path / "runs")])
+    assert e.value.code == 1
+    out, err = capsys.readouterr()
+    assert "failed: ppo-cartpole__2 failed (log: storage/ppo-cartpole__2/checkpoint_000000/run.log)" in err
+    assert "| dqn-cartpole | eval/episodic_return | final | 3 | 480 |" in out
+    assert "| ppo-cartpole | eval/episodic_return | final | 2 | 480 |" in out  # the two that ran
+    with open(root / "scores.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 5
