@@ -401,9 +401,13 @@ def score_runs(plan: Sequence[tuple[Task, list[int]]], root: Path, commit: str,
             if folder is None:
                 missing.append(f"{task.name} seed {seed}: no stored run")
                 continue
+            read: dict[str, Run] = {}  # each tag read, and its curve written, once (a tag may be scored twice)
             for metric in task.metrics:
-                run = Run(folder, task.env, task.experiment, seed, {})
-                read_scalars(run, metric.tag)
+                run = read.get(metric.tag)
+                first = run is None
+                if run is None:
+                    run = read[metric.tag] = Run(folder, task.env, task.experiment, seed, {})
+                    read_scalars(run, metric.tag)
                 wall = run.wall_seconds or 0.0
                 if not run.values.size:
                     missing.append(f"{task.name} seed {seed}: no {metric.tag} in {folder}")
@@ -419,8 +423,9 @@ def score_runs(plan: Sequence[tuple[Task, list[int]]], root: Path, commit: str,
                                "seed": seed, "score": metric.of(run.values.tolist()), "step": int(run.steps[-1]),
                                "wall_seconds": round(wall, 1), "commit": config.get("commit", commit),
                                "flags": task.flags, "budget": task.budget})
-                curves += [[folder.name, task.env, task.experiment, seed, task.name, metric.tag, int(s), repr(float(v)),
-                            f"{wall:.1f}"] for s, v in zip(run.steps, run.values, strict=True)]
+                if first:
+                    curves += [[folder.name, task.env, task.experiment, seed, task.name, metric.tag, int(s),
+                                repr(float(v)), f"{wall:.1f}"] for s, v in zip(run.steps, run.values, strict=True)]
     return scores, curves, missing
 
 

@@ -169,7 +169,7 @@ def test_scores_reports_and_a_subset_merges_into_the_given_file(tmp_path):
     scores, curves, missing = learning.score_runs(plan, root, "HEAD")
     assert [(r["score_kind"], r["seed"], r["score"]) for r in scores] == [
         ("best", 1, 500.0), ("final", 1, 300.0), ("best", 2, 450.0), ("final", 2, 450.0)]
-    assert scores[0]["commit"] == "abc1234" and len(curves) == 8
+    assert scores[0]["commit"] == "abc1234" and len(curves) == 4  # each seed's two points, once for both metrics
     assert len(missing) == 2 and all("t seed 3: unfinished" in m for m in missing)
     rows = learning.report_rows(plan, scores, None, 200)
     assert rows[0][:4] == ["t", "eval/episodic_return", "best", 2] and rows[0][8] == "2/2"
