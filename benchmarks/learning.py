@@ -324,7 +324,7 @@ def selected(args: LearningArgs, tasks: Sequence[Task]) -> list[tuple[Task, list
     return out
 
 
-def storage(args: LearningArgs, plan: Sequence[tuple[Task, list[int]]], tasks: Sequence[Task]) -> Path:
+def storage(args: LearningArgs, plan: Sequence[tuple[Task, list[int]]]) -> Path:
     """The sweep's storage folder: one per suite and mode, and one per subset (a hash of its runs)."""
     name = args.suite + ("-quick" if args.quick else "")
     if args.tasks or args.seeds is not None:
@@ -532,7 +532,7 @@ def run(args: LearningArgs) -> dict[str, Any]:
     baselines = read_baselines(args.against, args.suite) if args.against else None
     for task, _ in plan:  # every flag, preset and env checked before anything runs
         check_task(task)
-    root = storage(args, plan, tasks)
+    root = storage(args, plan)
     result: dict[str, Any] = {"plan": plan, "storage": root}
     failed: list[str] = []
     if not args.report_only:

@@ -44,10 +44,6 @@ from experiments.atari100k_published import AGGREGATES, ALGORITHMS, GAMES, PRESE
 from experiments.atari_scores import human_normalized
 from experiments.common import parse_and_run, resolve_device
 
-PROTOCOL = ""
-"""dqn_atari flags of the protocol besides the preset: none, the drq_eps and der presets carry it
-(agents.dqn.ATARI_100K_PROTOCOL), so ``make run`` is one run of this benchmark."""
-
 EVAL_TAG = "eval/episodic_return"
 ACTIVE_GAP_S = 3600.0
 """Gaps between consecutive logged events longer than this are a stopped run, not work."""
@@ -98,9 +94,9 @@ def games(names: Sequence[str]) -> list[str]:
 
 
 def sweep_args(args: Atari100kArgs, device: str) -> sweep.SweepArgs:
-    """The sweep that trains the runs (one configuration: the preset and the protocol)."""
-    config = " ".join(filter(None, [f"preset={args.preset}", PROTOCOL, f"eval-episodes={args.eval_episodes}",
-                                    f"device={device}"]))
+    """The sweep that trains the runs (one configuration: the preset, which carries the protocol,
+    agents.dqn.ATARI_100K_PROTOCOL, so ``make run`` is one run of this benchmark)."""
+    config = f"preset={args.preset} eval-episodes={args.eval_episodes} device={device}"
     return sweep.SweepArgs(
         experiment="dqn_atari", env_ids=tuple(f"ALE/{g}-v5" for g in games(args.games)), seeds=args.seeds,
         configs=(config,), storage=str(Path(args.runs_dir) / args.preset), workers=args.workers,

@@ -20,6 +20,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from foundations.checks import positive_int, unit_interval
+from foundations.encoders import unit_pixels
 
 __all__ = ["Augment", "BatchIterator", "Labelled", "random_crop", "random_flip", "random_intensity"]
 
@@ -182,7 +183,7 @@ def random_intensity(x: Tensor, scale: float, generator: torch.Generator | None 
         raise ValueError(f"random_intensity expects images [batch, C, H, W], got shape {list(x.shape)}")
     if scale < 0:
         raise ValueError(f"intensity scale must be >= 0, got {scale}")
-    pixels = x.float().mul(1.0 / 255.0) if x.dtype == torch.uint8 else x
+    pixels = unit_pixels(x)
     noise = _draw(generator, x.device, torch.randn, x.shape[0]).clamp_(-2.0, 2.0)
     return pixels * (1.0 + scale * noise).to(pixels.dtype)[:, None, None, None]
 
