@@ -316,6 +316,10 @@ def run(args: CompareArgs) -> dict[str, Any]:
     """Build the report; returns the per-group scores, the aggregates and the written files."""
     if args.last < 1 or args.points < 2 or args.reps < 1:
         raise ValueError(f"--last >= 1, --points >= 2 and --reps >= 1 are needed, got {args.last}, {args.points}, {args.reps}")
+    lower = lower_is_better(args)
+    if lower and args.normalize == "human":
+        raise ValueError(f"--normalize human applies to game scores (higher is better), not to {args.tag!r}, where "
+                         "lower is better; use --normalize minmax")
     summaries = [Path(p) for p in args.run_dirs if p.endswith(".csv")]
     folders = [p for p in args.run_dirs if not p.endswith(".csv")]
     if summaries and args.group_by:
@@ -381,10 +385,6 @@ def run(args: CompareArgs) -> dict[str, Any]:
         plt.close(fig)
 
     # Final scores per group.
-    lower = lower_is_better(args)
-    if lower and args.normalize == "human":
-        raise ValueError(f"--normalize human applies to game scores (higher is better), not to {args.tag!r}, where "
-                         "lower is better; use --normalize minmax")
     score_name, score_note = (("best", "Best (lowest)" if lower else "Best (highest)") if args.score == "best"
                               else ("final", f"Final (mean of the last {args.last} values)"))
     if lower:
