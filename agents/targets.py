@@ -51,6 +51,45 @@ def double_q_learning_target(
     return (r_t + discount_t * q_t_target.gather(1, best).squeeze(1)).detach()
 
 
+def munchausen_q_learning_target(
+    r_t: torch.Tensor, discount_t: torch.Tensor, q_tm1_target: torch.Tensor, a_tm1: torch.Tensor,
+    q_t_target: torch.Tensor, temperature: float = 0.03, alpha: float = 0.9, log_policy_min: float = -1.0,
+) -> torch.Tensor:
+    """Munchausen Q-learning target (Vieillard et al. 2020, M-DQN).
+
+    With ``pi = softmax(q_target / temperature)`` (the target network's softmax policy) and
+    ``s = temperature * log pi``:
+
+        r_t + alpha * clip(s(a_tm1 | x_tm1), log_policy_min, 0)
+            + discount_t * sum_a pi(a | x_t) * (q_t_target[a] - s(a | x_t))
+
+    The first bonus rewards the agent for the action it took in proportion to how likely its own
+    policy found it, which widens the gap between the best action and the rest (the action gap,
+    whose smallness lets a few updates reorder the greedy action); the second is soft
+    (entropy-regularised) bootstrapping. ``temperature -> 0`` with ``alpha = 0`` is Q-learning.
+
+    Args:
+      r_t, discount_t: ``[batch]`` one-step rewards and bootstrap discounts (0 after termination).
+      q_tm1_target: ``[batch, num_actions]`` target-network values at the observation acted on.
+      a_tm1: ``[batch]`` int64 actions taken.
+      q_t_target: ``[batch, num_actions]`` target-network values at the next observation.
+      temperature, alpha, log_policy_min: ``tau``, ``alpha`` and ``l_0`` of the paper (0.03, 0.9, -1).
+
+    Returns:
+      ``[batch]`` targets (detached).
+    """
+    _check(r_t, discount_t, q_t_target)
+    if q_tm1_target.shape != q_t_target.shape:
+        raise ValueError(f"q_tm1_target {list(q_tm1_target.shape)} and q_t_target {list(q_t_target.shape)} differ")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    scaled_log_pi_tm1 = temperature * torch.log_softmax(q_tm1_target / temperature, dim=1)
+    bonus = scaled_log_pi_tm1.gather(1, a_tm1.long().unsqueeze(1)).squeeze(1).clamp(log_policy_min, 0.0)
+    pi_t = torch.softmax(q_t_target / temperature, dim=1)
+    soft_value = (pi_t * (q_t_target - temperature * torch.log_softmax(q_t_target / temperature, dim=1))).sum(dim=1)
+    return (r_t + alpha * bonus + discount_t * soft_value).detach()
+
+
 def categorical_projection(
     r_t: torch.Tensor, discount_t: torch.Tensor, probs_t: torch.Tensor, support: torch.Tensor
 ) -> torch.Tensor:

@@ -1,4 +1,5 @@
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -6,7 +7,13 @@ import torch
 from agents.dqn import DQN, PRESETS, DQNConfig, QNetwork, preset
 from agents.replay import ReplayBatch
 from agents.schedules import linear_schedule
-from agents.targets import action_values, double_q_learning_target, q_learning_target, td_error
+from agents.targets import (
+    action_values,
+    double_q_learning_target,
+    munchausen_q_learning_target,
+    q_learning_target,
+    td_error,
+)
 
 
 def test_q_learning_target_hand_computed():
@@ -26,6 +33,54 @@ def test_double_q_target_uses_online_argmax_and_target_value():
     torch.testing.assert_close(double_q_learning_target(r, discount, q_target, q_online), expected)
     # plain Q-learning would take the max instead
     torch.testing.assert_close(q_learning_target(r, discount, q_target), torch.tensor([4.5, 1.0 + 7.2]))
+
+
+def test_munchausen_target_hand_computed_and_its_limits():
+    r = torch.tensor([1.0, 0.0])
+    discount = torch.tensor([0.9, 0.0])  # continuing, terminated
+    q_tm1 = torch.tensor([[0.0, math.log(3.0)], [2.0, 2.0]])  # temperature 1: pi = [1/4, 3/4] and [1/2, 1/2]
+    q_t = torch.tensor([[math.log(2.0), 0.0], [5.0, -5.0]])  # pi = [2/3, 1/3]
+    a = torch.tensor([0, 1])
+    # bonus: log(1/4) clipped to -1, then log(1/2); soft value: sum pi (q - log pi) = log(sum exp q) = log 3
+    expected = torch.tensor([1.0 + 0.5 * -1.0 + 0.9 * math.log(3.0), 0.5 * math.log(0.5)])
+    torch.testing.assert_close(munchausen_q_learning_target(r, discount, q_tm1, a, q_t, temperature=1.0, alpha=0.5,
+                                                            log_policy_min=-1.0), expected)
+    # no bonus and a cold softmax: Q-learning
+    torch.manual_seed(0)
+    q0, q1, a = torch.randn(6, 4), torch.randn(6, 4), torch.randint(0, 4, (6,))
+    r, discount = torch.randn(6), torch.full((6,), 0.99)
+    torch.testing.assert_close(munchausen_q_learning_target(r, discount, q0, a, q1, temperature=1e-5, alpha=0.0),
+                               q_learning_target(r, discount, q1), atol=1e-4, rtol=0)
+    # the bonus never rewards: it is at most 0
+    assert (munchausen_q_learning_target(r, torch.zeros(6), q0, a, q1) <= r).all()
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        munchausen_q_learning_target(r, discount, q0, a, q1, temperature=0.0)
+    with pytest.raises(ValueError, match="q_tm1_target"):
+        munchausen_q_learning_target(r, discount, q0[:, :3], a, q1)
+
+
+def test_munchausen_dqn_updates_towards_its_target():
+    config = DQNConfig(buffer_size=64, learning_starts=0, batch_size=8, munchausen=True, hidden_sizes=(8,))
+    torch.manual_seed(0)
+    agent = DQN(config, (3,), torch.float32, 2)
+    obs, next_obs = torch.randn(8, 3), torch.randn(8, 3)
+    actions, rewards, discounts = torch.randint(0, 2, (8,)), torch.randn(8), torch.full((8,), 0.99)
+    loss, errors, q_sa = agent.loss(obs, actions, rewards, next_obs, discounts)
+    with torch.no_grad():
+        target = munchausen_q_learning_target(rewards, discounts, agent.target(obs), actions, agent.target(next_obs),
+                                              config.munchausen_temperature, config.munchausen_alpha)
+    torch.testing.assert_close(errors, target - q_sa)
+    torch.testing.assert_close(loss, torch.nn.functional.huber_loss(q_sa, target))
+
+
+def test_layer_norm_trunk():
+    torch.manual_seed(0)
+    net = QNetwork((4,), 2, hidden_sizes=(16, 16), layer_norm=True)
+    assert sum(isinstance(m, torch.nn.LayerNorm) for m in net.modules()) == 2
+    h = net.trunk[:2](torch.randn(5, 4) * 100)  # first linear layer and its norm
+    torch.testing.assert_close(h.mean(dim=1), torch.zeros(5), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="layer_norm applies to the MLP trunk"):
+        QNetwork((4, 84, 84), 2, layer_norm=True)
 
 
 def test_action_values_td_error_and_bad_shapes():
@@ -173,6 +228,12 @@ def test_config_and_preset_errors():
         DQNConfig(gamma=1.5)
     with pytest.raises(ValueError, match="QNetwork needs"):
         QNetwork((2, 3), 4)
+    with pytest.raises(ValueError, match="munchausen takes one-step"):
+        DQNConfig(munchausen=True, double=True)
+    with pytest.raises(ValueError, match="munchausen takes one-step"):
+        DQNConfig(munchausen=True, n_step=3)
+    with pytest.raises(ValueError, match="munchausen_temperature must be > 0"):
+        DQNConfig(munchausen_temperature=0.0)
     assert set(PRESETS) == {"nature", "drq_eps", "der", "cartpole"}
     assert PRESETS["drq_eps"].train_frequency == 1 and PRESETS["drq_eps"].n_step > 1
     assert dataclasses.replace(PRESETS["nature"], double=True).double
