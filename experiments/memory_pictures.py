@@ -82,10 +82,12 @@ def _heatmap(fig: Figure, ax, values: torch.Tensor, title: str, ylabel: str, xla
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
 
 
-def memory_figure(inputs: torch.Tensor, targets: torch.Tensor, memory: MemoryTrace, title: str = "") -> Figure:
+def memory_figure(inputs: torch.Tensor, targets: torch.Tensor, memory: MemoryTrace, title: str = "",
+                  output: str = "sigmoid") -> Figure:
     """The figure of one traced sequence.
 
-    Row 1: input | target | output (sigmoid of the logits), channels x time. Row 2: every read
+    Row 1: input | target | output (``output="sigmoid"``: the sigmoid of each logit, bits;
+    ``"softmax"``: the softmax over channels, words), channels x time. Row 2: every read
     head's, then every write head's weighting, memory slot x time. Row 3 (DNC): usage, slot x
     time, and each write head's link matrix at the last step, slot x slot.
 
@@ -117,10 +119,12 @@ def memory_figure(inputs: torch.Tensor, targets: torch.Tensor, memory: MemoryTra
         axes[r, c].set_visible(True)
         _heatmap(fig, axes[r, c], *args, **kwargs)
 
-    outputs = torch.sigmoid(memory.outputs.float())
+    if output not in ("sigmoid", "softmax"):
+        raise ValueError(f"output must be 'sigmoid' or 'softmax', got {output!r}")
+    outputs = torch.sigmoid(memory.outputs.float()) if output == "sigmoid" else memory.outputs.float().softmax(-1)
     show(0, 0, inputs.t(), "input", "channel", cmap="gray_r", vmax=1.0)
     show(0, 1, targets.t(), "target", "channel", cmap="gray_r", vmax=1.0)
-    show(0, 2, outputs.t(), "output (sigmoid)", "channel", cmap="gray_r", vmax=1.0)
+    show(0, 2, outputs.t(), f"output ({output})", "channel", cmap="gray_r", vmax=1.0)
     for i, (name, w) in enumerate(heads):  # w [T, N]
         show(1, i, w.t(), f"{name} weighting", "memory slot", cmap="magma")
     for i, (name, values, ylabel, xlabel) in enumerate(dnc):
@@ -155,10 +159,10 @@ def agent_memory_figure(trace: dict[str, list[torch.Tensor]], title: str = "") -
 
 
 def log_memory_figure(writer: SummaryWriter, tag: str, step: int, inputs: torch.Tensor, targets: torch.Tensor,
-                      memory: MemoryTrace, png: Path | None = None, title: str = "") -> Figure:
+                      memory: MemoryTrace, png: Path | None = None, title: str = "", output: str = "sigmoid") -> Figure:
     """Draw the figure, add it to TensorBoard under ``tag`` at ``step`` and, if ``png`` is given,
     save it there; returns the (closed) figure."""
-    fig = memory_figure(inputs, targets, memory, title)
+    fig = memory_figure(inputs, targets, memory, title, output)
     if png is not None:
         png.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(png, dpi=90)

@@ -1,6 +1,7 @@
-"""Train an NTM, a DNC or an LSTM on an algorithmic or graph task.
+"""Train an NTM, a DNC, an LSTM or a transformer on an algorithmic or graph task.
 
     python -m experiments.memory_task --model ntm --task copy
+    python -m experiments.memory_task --model transformer --task copy --optimizer adam --batch-size 16
     python -m experiments.memory_task --model dnc --task traversal --read-heads 4 --optimizer adam
     python -m experiments.memory_task --resume runs/<run>/checkpoint.pt
 
@@ -25,6 +26,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from experiments import memory_models
 from experiments.common import parse_and_run, rebuild, resolve_device
 from experiments.memory_pictures import log_memory_figure, trace
 from foundations.checks import choose, positive_int
@@ -32,8 +34,6 @@ from foundations.interrupts import StopRequests
 from foundations.perf import keep_freed_memory
 from foundations.runlog import RunLogger, Tags, load_checkpoint, save_checkpoint
 from foundations.seeding import get_rng_state, seed_everything, set_rng_state
-from memory_nets import DNC, NTM
-from memory_nets.baseline import LSTMBaseline
 from memory_nets.tasks import TASKS, bit_errors, masked_bce
 
 EXPERIMENT = "memory_task"
@@ -44,7 +44,7 @@ CHECKPOINT_FORMAT = 1
 class MemoryTaskArgs:
     """Options of the memory-task experiment (defaults: the NTM paper's copy task)."""
 
-    model: Literal["ntm", "dnc", "lstm"] = "ntm"
+    model: Literal["ntm", "dnc", "lstm", "transformer"] = "ntm"
     task: Literal["copy", "repeat_copy", "associative_recall", "priority_sort", "traversal", "shortest_path"] = "copy"
     bits: int = 8
     """bit width of the vectors (bit tasks; graph tasks ignore it)."""
@@ -62,6 +62,19 @@ class MemoryTaskArgs:
     shift_range: int = 1
     """NTM: heads shift by -k..k slots per step."""
     memory_init: Literal["constant", "learned", "random"] = "constant"
+    model_size: int = 64
+    """transformer: width of the residual stream."""
+    heads: int = 4
+    """transformer: attention heads."""
+    layers: int = 2
+    """transformer: gated layers (GTrXL, memory_nets.transformer)."""
+    ff_size: int = 256
+    """transformer: hidden units of each layer's MLP."""
+    window: int = 256
+    """transformer: steps each output attends back over (copy of length L needs 2 L + 2)."""
+    position: Literal["sinusoid", "alibi", "learned", "none"] = "sinusoid"
+    """transformer: absolute sinusoidal positions (learns copy; cannot reach unseen lengths),
+    alibi (relative, defined at every lag), learned (a bias per lag), none."""
     optimizer: Literal["rmsprop", "adam"] = "rmsprop"
     learning_rate: float = 1e-4
     momentum: float = 0.9
@@ -113,6 +126,7 @@ class MemoryTaskArgs:
             raise ValueError(f"grad_clip must be >= 0 (0 disables), got {self.grad_clip}")
         for length in self.eval_lengths:
             positive_int("eval_lengths entry", length)
+        memory_models.check_model_options(self)
 
     @property
     def lengths_to_evaluate(self) -> tuple[int, ...]:
@@ -128,18 +142,7 @@ def make_task(args: MemoryTaskArgs) -> Any:
 
 def make_model(args: MemoryTaskArgs, task: Any, device: torch.device) -> nn.Module:
     """The model for ``args.model`` sized for ``task``."""
-    shared = dict(controller=args.controller, controller_size=args.controller_size, memory_slots=args.memory_slots,
-                  word_size=args.word_size, read_heads=args.read_heads, write_heads=args.write_heads,
-                  memory_init=args.memory_init)
-    if args.model == "ntm":
-        model: nn.Module = NTM(task.input_size, task.output_size, device=device, shift_range=args.shift_range, **shared)
-    elif args.model == "dnc":
-        model = DNC(task.input_size, task.output_size, device=device, **shared)
-    else:
-        model = LSTMBaseline(task.input_size, task.output_size, args.controller_size, device=device)
-    if args.compile and args.model != "lstm":
-        model.compile_step()
-    return model
+    return memory_models.make_model(args, task.input_size, task.output_size, device)
 
 
 def make_optimizer(args: MemoryTaskArgs, model: nn.Module) -> torch.optim.Optimizer:

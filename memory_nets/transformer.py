@@ -26,17 +26,35 @@ embedding's) swamps the observation in what the heads read.
 ``core(x, state, starts)`` runs ``x`` ``[time, batch, input_size]`` at once, causally, with
 ``starts`` ``[time, batch]`` marking the steps that begin an episode (nothing before them is
 attended to); running the steps one at a time gives the same outputs (tested).
+
+Position encodings (``GatedTransformerConfig.position``): ``"learned"`` is the per-lag bias
+above (the agents' core); ``"alibi"`` a fixed bias ``-m_h * lag`` per head with the geometric
+slopes ``m_h = 2^(-8 h / heads)`` of ALiBi (Press et al. 2022), relative and defined at every
+lag, so a model can run on sequences longer than any it was trained on; ``"sinusoid"`` the
+absolute code of Vaswani et al. 2017 added to the embedding (positions counted from the start
+of the episode or sequence; it cannot reach positions never trained on, and in an RL core it
+swamps the observation, as said above); ``"none"``: no position information but the causal
+mask. :class:`TransformerSequenceModel` puts the same layers behind the memory tasks' interface.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+import math
+from typing import Literal, NamedTuple
 
 import torch
 from torch import nn
 
-from foundations.checks import positive_int
+from foundations.checks import choose, positive_int
+
+Position = Literal["learned", "alibi", "sinusoid", "none"]
+POSITIONS: dict[str, str] = {
+    "learned": "a learned bias per head and lag in the attention logits",
+    "alibi": "ALiBi: a fixed bias -m_h * lag per head (extrapolates to unseen lengths)",
+    "sinusoid": "absolute sinusoidal positions added to the embedding",
+    "none": "no position information beyond the causal mask",
+}
 
 LAG_BIAS_GAIN = 10.0
 """The lag bias is stored divided by this (``bias = LAG_BIAS_GAIN * lag_bias``), so Adam, whose
@@ -68,6 +86,8 @@ class GatedTransformerConfig:
       window: past steps kept per layer (``K``; Transformer-XL's memory length).
       ff_size: hidden units of each layer's position-wise MLP.
       gate_bias: ``b_g``; 2 in the paper.
+      position: how positions enter (module docstring): ``"learned"``, ``"alibi"``,
+        ``"sinusoid"`` or ``"none"``.
     """
 
     model_size: int = 64
@@ -76,10 +96,12 @@ class GatedTransformerConfig:
     window: int = 16
     ff_size: int = 128
     gate_bias: float = 2.0
+    position: Position = "learned"
 
     def __post_init__(self) -> None:
         for name in ("model_size", "heads", "layers", "window", "ff_size"):
             positive_int(name, getattr(self, name))
+        choose("position", self.position, POSITIONS)
         if self.model_size % self.heads:
             raise ValueError(f"model_size ({self.model_size}) must be a multiple of heads ({self.heads})")
 
@@ -116,7 +138,21 @@ class GatedLayer(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d, cfg.ff_size), nn.ReLU(), nn.Linear(cfg.ff_size, d))
         self.gate_mlp = GRUGate(d, cfg.gate_bias)
         self.heads = cfg.heads
-        self.lag_bias = nn.Parameter(torch.zeros(cfg.heads, cfg.window + 1))  # [heads, lag 0..K]
+        self.position = cfg.position
+        if cfg.position == "learned":
+            self.lag_bias = nn.Parameter(torch.zeros(cfg.heads, cfg.window + 1))  # [heads, lag 0..K]
+        elif cfg.position == "alibi":
+            slopes = torch.tensor([2.0 ** (-8.0 * (h + 1) / cfg.heads) for h in range(cfg.heads)])
+            self.register_buffer("slopes", slopes, persistent=False)
+
+    def lag_logits(self, lags: torch.Tensor) -> torch.Tensor | None:
+        """The attention-logit bias of each head at ``lags`` ``[T, K + T]`` -> ``[heads, T, K + T]``
+        (``None`` when positions do not enter the attention)."""
+        if self.position == "learned":
+            return LAG_BIAS_GAIN * self.lag_bias[:, lags]
+        if self.position == "alibi":
+            return -self.slopes[:, None, None] * lags.to(self.slopes.dtype)
+        return None
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, blocked: torch.Tensor,
                 lags: torch.Tensor) -> torch.Tensor:
@@ -125,7 +161,9 @@ class GatedLayer(nn.Module):
         keys = self.norm_attention(torch.cat([memory, x], dim=0))
         query = keys[memory.shape[0]:]
         batch = blocked.shape[0]
-        bias = LAG_BIAS_GAIN * self.lag_bias[:, lags]  # [heads, T, K + T]
+        bias = self.lag_logits(lags)  # [heads, T, K + T]
+        if bias is None:
+            bias = keys.new_zeros(self.heads, *lags.shape)
         mask = bias.unsqueeze(0).masked_fill(blocked.unsqueeze(1), float("-inf"))  # [B, heads, T, K + T]
         mask = mask.reshape(batch * self.heads, *mask.shape[2:])  # row b * heads + h, as attention expects
         y, _ = self.attention(query, keys, keys, attn_mask=mask, need_weights=False)
@@ -175,6 +213,8 @@ class GatedTransformer(nn.Module):
         blocked = ~(allowed[None] & same)
         lags = (query_time[:, None] - key_time[None, :]).clamp(0, window)  # [T, K + T]; blocked beyond
         h = self.embed(x)
+        if self.config.position == "sinusoid":
+            h = h + sinusoid(positions, self.config.model_size).to(h.dtype)
         memories = []
         for layer, memory in zip(self.layers, state.memory, strict=True):
             memories.append(torch.cat([memory, h], dim=0)[-window:])
@@ -183,3 +223,43 @@ class GatedTransformer(nn.Module):
         valid = torch.cat([key_episode[:window], episode], dim=0) == episode[-1:]  # the last step's episode
         new_positions = torch.where(valid, kept, -1)[-window:]
         return h, TransformerState(torch.stack(memories), new_positions, positions[-1] + 1)
+
+
+def sinusoid(positions: torch.Tensor, size: int) -> torch.Tensor:
+    """Vaswani et al.'s absolute code: ``positions`` ``[...]`` (int) -> ``[..., size]``, sines on
+    even and cosines on odd channels at wavelengths from 2 pi to 10000 * 2 pi."""
+    half = torch.arange(0, size, 2, device=positions.device, dtype=torch.float32)
+    angles = positions.unsqueeze(-1).float() * torch.exp(-math.log(10_000.0) * half / size)  # [..., ceil(size / 2)]
+    code = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)
+    return code[..., :size]
+
+
+class TransformerSequenceModel(nn.Module):
+    """A causal decoder over a task's input sequence, the memory tasks' interface:
+    ``forward(x [T, B, in], state=None) -> (logits [T, B, out], state)``.
+
+    :class:`GatedTransformer` (its gated layers, window and position options) then a linear
+    read-out; each output sees its own input and the ``window`` before it. A call without a state
+    starts a fresh sequence (nothing of an earlier call is attended to); passing the returned state
+    continues it, so stepping one input at a time gives the whole-sequence outputs (tested).
+    The window must cover the longest sequence for every output to see the sequence's start
+    (copy of length ``L``: ``2 L + 2`` steps).
+    """
+
+    def __init__(self, input_size: int, output_size: int, config: GatedTransformerConfig | None = None) -> None:
+        super().__init__()
+        self.input_size = positive_int("input_size", input_size)
+        self.transformer = GatedTransformer(input_size, config)
+        self.config = self.transformer.config
+        self.output = nn.Linear(self.config.model_size, positive_int("output_size", output_size))
+
+    def initial_state(self, batch_size: int) -> TransformerState:
+        return self.transformer.initial_state(batch_size)
+
+    def forward(self, x: torch.Tensor, state: TransformerState | None = None) -> tuple[torch.Tensor, TransformerState]:
+        if x.dim() != 3 or x.shape[2] != self.input_size:
+            raise ValueError(f"a sequence must be [time, batch, {self.input_size}], got {list(x.shape)}")
+        if state is None:
+            state = self.initial_state(x.shape[1])
+        h, state = self.transformer(x, state)
+        return self.output(h), state

@@ -14,7 +14,12 @@ TINY = dict(controller_size=16, memory_slots=16, word_size=6, bits=4, max_length
 
 
 def _args(tmp_path, **kw):
-    return MemoryTaskArgs(runs_dir=str(tmp_path), device="cpu", **{**TINY, **kw})
+    options = {**TINY, **kw}
+    if options.get("model") in ("lstm", "transformer"):  # the memory's sizes are the NTM's and DNC's options
+        options.pop("memory_slots"), options.pop("word_size")
+    if options.get("model") == "transformer":
+        options.pop("controller_size")
+    return MemoryTaskArgs(runs_dir=str(tmp_path), device="cpu", **options)
 
 
 def test_run_logs_scalars_images_and_checkpoint(tmp_path):
@@ -43,10 +48,25 @@ def test_models_of_a_task_share_its_env_id_and_compare_draws_them_in_one_picture
     assert [p.name for p in (tmp_path / "report").glob("curves-*.png")] == ["curves-copy.png"]
 
 
-@pytest.mark.parametrize("model,task", [("dnc", "associative_recall"), ("lstm", "repeat_copy"), ("dnc", "traversal")])
+@pytest.mark.parametrize("model,task", [("dnc", "associative_recall"), ("lstm", "repeat_copy"), ("dnc", "traversal"),
+                                        ("transformer", "copy")])
 def test_other_models_and_tasks_run(tmp_path, model, task):
-    result = train(_args(tmp_path, model=model, task=task, max_length=2, num_sequences=8, read_heads=2))
+    options = {"read_heads": 2} if model in ("ntm", "dnc") else {}
+    result = train(_args(tmp_path, model=model, task=task, max_length=2, num_sequences=8, **options))
     assert result["sequences"] == 8 and result["eval"]["eval/bit_error"] >= 0
+
+
+def test_an_option_of_another_model_is_refused_in_one_line(tmp_path, capsys):
+    from experiments import memory_task
+    for argv, message in ((["--model", "dnc", "--position", "alibi"], "--position is an option of --model transformer"),
+                          (["--model", "transformer", "--read-heads", "2"], "--read-heads is an option of --model ntm/dnc"),
+                          (["--model", "lstm", "--compile"], "--compile is an option of --model ntm/dnc")):
+        with pytest.raises(SystemExit) as e:
+            memory_task.main([*argv, "--runs-dir", str(tmp_path)])
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
 
 
 def test_resume_continues_to_the_same_parameters(tmp_path):

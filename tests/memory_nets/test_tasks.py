@@ -1,5 +1,7 @@
 """Task generators: the papers' layouts, determinism, masks; the bAbI reader."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -176,6 +178,7 @@ def test_babi_parser_and_vocabulary(tmp_path):
     assert first.tokens[:6] == ("mary", "moved", "to", "the", "bathroom", ".")
     assert first.tokens.count("-") == 2 and first.answers == ("bathroom", "hallway")
     assert second.answers == ("apple", "football") and second.tokens[-2:] == ("-", "-")
+    assert first.words_per_question == (1, 1) and second.words_per_question == (2,)  # one question, two words
     vocab = babi.Vocabulary(stories)
     tokens, targets = vocab.encode(stories)
     assert tokens.shape == targets.shape == (len(first.tokens), 2)
@@ -194,3 +197,45 @@ def test_babi_missing_files_and_bad_lines(tmp_path):
         babi.parse(["1 Mary went home.", "oops"])
     with pytest.raises(ValueError, match="question needs"):
         babi.parse(["1 Where is Mary?\t\t1"])
+
+
+def test_babi_files_are_checked_against_the_published_set(tmp_path):
+    from foundations.data import DataError
+
+    name = "qa1_single-supporting-fact_train.txt"
+    (tmp_path / name).write_text(STORIES)  # a file of that name that is not the published one
+    (tmp_path / "qa1_single-supporting-fact_test.txt").write_text(STORIES)
+    with pytest.raises(DataError, match=rf"{name} is not the bAbI en-10k v1.2 file .*3 questions, expected 10,000"):
+        babi.check_files(tmp_path, [1])
+    with pytest.raises(DataError, match=r"no bAbI file qa2_\*_train\.txt"):
+        babi.check_files(tmp_path, [2])
+    assert babi.find_directory(tmp_path) == tmp_path
+    nested = tmp_path / "x" / "tasks_1-20_v1-2" / "en-10k"
+    nested.mkdir(parents=True)
+    (nested / name).write_text(STORIES)
+    assert babi.find_directory(tmp_path / "x") == nested
+    assert babi.TASK_NAMES[19] == "path-finding" and len(babi.MD5) == 39  # task 3's training file: by its count
+
+
+def _real_babi() -> Path | None:
+    import os
+    root = os.environ.get("BABI_DIR") or str(Path(os.environ.get("SANDBOX_DATA", "data")) / "babi")
+    directory = babi.find_directory(root)
+    return directory if any(directory.glob("qa1_*_test.txt")) else None
+
+
+@pytest.mark.skipif(_real_babi() is None, reason="bAbI en-10k files not found ($BABI_DIR or $SANDBOX_DATA/babi)")
+def test_the_real_en10k_files_have_the_published_counts_and_vocabulary():
+    directory = _real_babi()
+    stories = []
+    for task in babi.TASKS:
+        for split in ("train", "test"):
+            if not any(directory.glob(f"qa{task}_*_{split}.txt")):
+                continue  # a copy may lack a file (the public mirror lacks task 3's training file)
+            babi.check_files(directory, [task], [split])
+            loaded = babi.load(directory, task, split)
+            assert sum(len(s.words_per_question) for s in loaded) == babi.QUESTIONS[split], (task, split)
+            stories += loaded
+    vocab = babi.Vocabulary(stories)
+    # the DNC paper's 159 input words (with '-', '.' and '?'); ours adds padding
+    assert len(vocab) == 1 + 159, len(vocab)

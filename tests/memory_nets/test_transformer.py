@@ -3,10 +3,18 @@ a sequence runs at once or one step at a time."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
-from memory_nets.transformer import GatedTransformer, GatedTransformerConfig, GRUGate
+from memory_nets.transformer import (
+    GatedTransformer,
+    GatedTransformerConfig,
+    GRUGate,
+    TransformerSequenceModel,
+    sinusoid,
+)
 
 CFG = GatedTransformerConfig(model_size=16, heads=2, layers=2, window=4, ff_size=32)
 
@@ -119,3 +127,48 @@ def test_no_absolute_position_reaches_the_output_and_the_lag_bias_is_learned() -
             each.lag_bias[:, 2] = 6.0
     shifted, _ = core(varied, core.initial_state(2), starts)
     assert (shifted[3:] - out[3:]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("position", ["learned", "alibi", "sinusoid", "none"])
+def test_sequence_model_is_causal_stepwise_equal_and_fresh_per_call(position: str) -> None:
+    torch.manual_seed(0)
+    cfg = GatedTransformerConfig(model_size=16, heads=2, layers=2, window=32, ff_size=32, position=position)
+    model = TransformerSequenceModel(5, 3, cfg).eval()
+    x = torch.randn(12, 2, 5, requires_grad=True)
+    y, _ = model(x)
+    assert y.shape == (12, 2, 3)
+    # causal: the output at t has no gradient from any later input (and some from its own and earlier ones)
+    for t in (0, 5, 11):
+        (grad,) = torch.autograd.grad(y[t].sum(), x, retain_graph=True)
+        assert grad[t + 1:].abs().sum() == 0 and grad[: t + 1].abs().sum() > 0
+    # one input at a time with the state carried gives the whole-sequence outputs
+    state, steps = None, []
+    with torch.no_grad():
+        for t in range(12):
+            out, state = model(x[t:t + 1].detach(), state)
+            steps.append(out)
+        torch.testing.assert_close(torch.cat(steps), y.detach(), atol=1e-5, rtol=1e-5)
+        # a call without a state starts afresh: a second sequence's outputs do not depend on the first
+        again, _ = model(x[6:].detach())
+        alone, _ = model(x[6:].detach(), model.initial_state(2))
+        torch.testing.assert_close(again, alone)
+        if position != "none":  # with positions, starting mid-way is not the same as continuing
+            assert not torch.allclose(again, y[6:].detach(), atol=1e-4)
+
+
+def test_alibi_slopes_and_sinusoid_code() -> None:
+    torch.manual_seed(0)
+    layer = TransformerSequenceModel(3, 2, GatedTransformerConfig(heads=4, position="alibi")).transformer.layers[0]
+    torch.testing.assert_close(layer.slopes, torch.tensor([2.0**-2, 2.0**-4, 2.0**-6, 2.0**-8]))
+    lags = torch.tensor([[0, 1, 3]])
+    torch.testing.assert_close(layer.lag_logits(lags)[:, 0], -layer.slopes[:, None] * torch.tensor([0.0, 1.0, 3.0]))
+    assert not any(n.endswith("lag_bias") for n, _ in layer.named_parameters())
+    code = sinusoid(torch.tensor([0, 3]), 6)
+    torch.testing.assert_close(code[0], torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0, 1.0]))
+    torch.testing.assert_close(code[1, :2], torch.tensor([math.sin(3.0), math.cos(3.0)]))
+    torch.testing.assert_close(code[1, 2:4], torch.tensor([math.sin(3.0 * 10_000 ** (-2 / 6)),
+                                                          math.cos(3.0 * 10_000 ** (-2 / 6))]))
+    with pytest.raises(ValueError, match="position"):
+        GatedTransformerConfig(position="rotary")
+    with pytest.raises(ValueError, match=r"a sequence must be \[time, batch, 3\]"):
+        TransformerSequenceModel(3, 2)(torch.zeros(4, 3))
