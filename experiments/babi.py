@@ -252,13 +252,6 @@ class BabiModel(nn.Module):
         return logits
 
 
-def make_optimizer(args: BabiArgs, model: nn.Module) -> torch.optim.Optimizer:
-    if args.optimizer == "rmsprop":
-        return torch.optim.RMSprop(model.parameters(), lr=args.learning_rate, momentum=args.momentum, alpha=0.95,
-                                   eps=1e-10)
-    return torch.optim.Adam(model.parameters(), lr=args.learning_rate)
-
-
 def answer_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Cross-entropy at the answer slots only: ``logits [T, B, V]``, ``targets [T, B]`` (-100 elsewhere)."""
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
@@ -335,7 +328,7 @@ def train(args: BabiArgs, stop_at: int | None = None) -> dict[str, Any]:
         raise ValueError(f"{args.resume} was trained on another vocabulary than the files in {data.directory} give")
     seed_everything(args.seed)
     model = BabiModel(args, len(data.vocab), device)
-    optimizer = make_optimizer(args, model)
+    optimizer = memory_models.make_optimizer(args, model)
     pool = [s for t in data.tasks for s in data.train[t]]
     lengths = [len(s.tokens) for s in pool]
     seen, epoch, position = 0, 0, 0

@@ -67,3 +67,12 @@ def make_model(args: Any, input_size: int, output_size: int, device: torch.devic
     if args.model == "lstm":
         return LSTMBaseline(input_size, output_size, args.controller_size, device=device)
     raise ValueError(f"unknown model {args.model!r}; choose one of {sorted(MODEL_OPTIONS)}")
+
+
+def make_optimizer(args: Any, model: nn.Module) -> torch.optim.Optimizer:
+    """``args.optimizer``: RMSProp with ``args.momentum`` (the NTM and DNC papers': decay 0.95,
+    epsilon 1e-10) or Adam, at ``args.learning_rate``."""
+    if args.optimizer == "rmsprop":
+        return torch.optim.RMSprop(model.parameters(), lr=args.learning_rate, momentum=args.momentum, alpha=0.95,
+                                   eps=1e-10)
+    return torch.optim.Adam(model.parameters(), lr=args.learning_rate)

@@ -145,12 +145,6 @@ def make_model(args: MemoryTaskArgs, task: Any, device: torch.device) -> nn.Modu
     return memory_models.make_model(args, task.input_size, task.output_size, device)
 
 
-def make_optimizer(args: MemoryTaskArgs, model: nn.Module) -> torch.optim.Optimizer:
-    if args.optimizer == "rmsprop":
-        return torch.optim.RMSprop(model.parameters(), lr=args.learning_rate, momentum=args.momentum, alpha=0.95, eps=1e-10)
-    return torch.optim.Adam(model.parameters(), lr=args.learning_rate)
-
-
 @torch.no_grad()
 def evaluate(model: nn.Module, task: Any, sequences: int, batch_size: int, seed: int, device: torch.device) -> float:
     """Mean wrong bits per sequence over ``sequences`` fresh sequences (a fixed seed: same ones each time)."""
@@ -208,7 +202,7 @@ def train(args: MemoryTaskArgs, stop_at: int | None = None) -> dict[str, Any]:
     seed_everything(args.seed)
     task = make_task(args)
     model = make_model(args, task, device)
-    optimizer = make_optimizer(args, model)
+    optimizer = memory_models.make_optimizer(args, model)
     gen = torch.Generator().manual_seed(args.seed)
     seen, level, running = 0, (args.min_length if args.curriculum else args.max_length), float("nan")
     run_dir = None
