@@ -29,7 +29,7 @@ def test_every_task_of_the_suites_file_parses_with_its_experiment_and_its_env_ex
     cores = {t.flags.split("core=")[1].split()[0] for t in memory if "core=" in t.flags}
     assert cores == {"none", "lstm", "gru", "ntm", "dnc", "transformer"}
     copy = [t for t in memory if t.env == "copy"]
-    assert {t.flags.split()[1] for t in copy} == {"ntm", "dnc", "lstm"}
+    assert {t.flags.split()[1] for t in copy} == {"ntm", "dnc", "lstm", "transformer"}
     for t in copy:
         assert [m.tag for m in t.metrics] == [f"eval/bit_error/len_{n}" for n in (20, 40, 80, 120)]
         assert all(m.direction == "lower" for m in t.metrics)
