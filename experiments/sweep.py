@@ -50,7 +50,7 @@ from typing import Any, Literal
 from experiments.common import parse_and_run
 from experiments.compare import whole_records_length
 from foundations.interrupts import Interrupted, StopRequests
-from foundations.runlog import run_name
+from foundations.runlog import lock_run_dir, run_name
 
 EXPERIMENTS = ("dqn", "dqn_atari", "ppo", "ppo_atari", "a2c", "reinforce", "memory_task")
 """Sweepable experiments: they share the run options (--seed, --runs-dir, --resume, --threads,
@@ -534,9 +534,7 @@ def run(args: SweepArgs, planned: Sequence[dict[str, Any]] | None = None) -> dic
     with its own ``experiment``, ``env_id``, ``seed``, ``config`` and a unique ``key``), for a
     caller such as ``benchmarks.learning`` that runs several experiments in one sweep."""
     try:
-        import ray
-        from ray import tune
-        from ray.tune.logger import JsonLoggerCallback
+        import ray.tune  # noqa: F401  (only: is it installed?)
     except ImportError:
         raise ValueError(f"experiments.sweep runs on Ray Tune, which is not installed: {INSTALL}") from None
     storage_path, name, filesystem = storage_location(args.storage)
@@ -547,6 +545,26 @@ def run(args: SweepArgs, planned: Sequence[dict[str, Any]] | None = None) -> dic
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # only result.json: no Tune event files beside the runs'
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # verbose=0 then prints nothing; the table below says it all
     os.environ["TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"] = "0"  # a run checkpoints when it likes
+    # Two sweeps on one local storage would run every trial twice into the same folders (each
+    # trial then holds two runs); the second is refused while the first holds the folder's lock.
+    lock = None
+    if filesystem is None:
+        Path(experiment).mkdir(parents=True, exist_ok=True)
+        lock = lock_run_dir(Path(experiment))
+    try:
+        return _run_locked(args, planned, experiment, storage_path, name, filesystem)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _run_locked(args: SweepArgs, planned: list[dict[str, Any]], experiment: str, storage_path: str, name: str,
+                filesystem: Any) -> dict[str, Any]:
+    """:func:`run` once the storage is this process's."""
+    import ray
+    from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
+
     connect(args)
     from experiments import sweep_stop
 

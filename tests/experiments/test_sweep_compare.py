@@ -357,6 +357,13 @@ def test_sweep_bad_input_is_one_line_before_any_trial(tmp_path: Path, capsys: py
     assert err == ("error: --gpus-per-run 0.5: the Ray cluster has 0 GPU(s); drop --gpus-per-run or connect to a "
                    "cluster with GPUs (--ray-address)")
     assert error("--resume").startswith("error: --resume: no sweep to restore at")
+    # a second sweep on a storage another one is using (it would run every trial twice into it)
+    from foundations.runlog import lock_run_dir
+    held = lock_run_dir(tmp_path / "s")
+    try:
+        assert error().startswith(f"error: {(tmp_path / 's').resolve()} is in use by another process (pid {os.getpid()})")
+    finally:
+        held.close()
     assert not (tmp_path / "scratch").exists()  # nothing started
 
 
