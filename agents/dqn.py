@@ -65,7 +65,9 @@ class DQNConfig:
       double, dueling: Double DQN targets; dueling value/advantage head.
       munchausen, munchausen_alpha, munchausen_temperature: Munchausen DQN targets
         (:func:`agents.targets.munchausen_q_learning_target`, Vieillard et al. 2020) with the
-        paper's ``alpha`` 0.9 and ``tau`` 0.03 (``l_0 = -1``); one-step, non-distributional.
+        paper's ``alpha`` 0.9 and ``tau`` 0.03 (``l_0 = -1``); not with C51. With ``n_step`` the
+        bonus is the first action's; with ``double`` the online network's softmax weights the
+        bootstrap.
       n_step: length of the bootstrapped return.
       prioritized, per_alpha, per_beta_start, per_eps: proportional prioritized replay, its
         exponent, the importance-sampling exponent (annealed linearly to 1 over training) and the
@@ -179,10 +181,9 @@ class DQNConfig:
             raise ValueError(f"DQNConfig.v_min must be < v_max, got {self.v_min} and {self.v_max}")
         if self.num_atoms > 1 and self.loss != "huber":
             raise ValueError(f"DQNConfig.loss={self.loss!r} does not apply with num_atoms > 1 (C51 uses cross-entropy)")
-        if self.munchausen and (self.num_atoms > 1 or self.n_step > 1 or self.double):
-            raise ValueError(f"DQNConfig.munchausen takes one-step, non-distributional targets without double Q "
-                             f"(its soft bootstrap replaces the max), got num_atoms={self.num_atoms}, "
-                             f"n_step={self.n_step}, double={self.double}")
+        if self.munchausen and self.num_atoms > 1:
+            raise ValueError(f"DQNConfig.munchausen takes scalar values, not a distribution over num_atoms="
+                             f"{self.num_atoms} atoms (C51)")
         if not self.munchausen_temperature > 0:
             raise ValueError(f"DQNConfig.munchausen_temperature must be > 0, got {self.munchausen_temperature}")
         unit_interval("DQNConfig.munchausen_alpha", self.munchausen_alpha)
@@ -447,9 +448,10 @@ class DQN:
         with torch.no_grad():
             q_t_target = self.target(next_obs)
             if c.munchausen:
+                selector = self.q(next_obs) if c.double and self.target is not self.q else None
                 target = targets.munchausen_q_learning_target(
                     rewards, discounts, self.target(obs), actions, q_t_target, c.munchausen_temperature,
-                    c.munchausen_alpha)
+                    c.munchausen_alpha, q_t_selector=selector)
             elif c.double:
                 q_t_online = q_t_target if self.target is self.q else self.q(next_obs)
                 target = targets.double_q_learning_target(rewards, discounts, q_t_target, q_t_online)

@@ -54,6 +54,7 @@ def double_q_learning_target(
 def munchausen_q_learning_target(
     r_t: torch.Tensor, discount_t: torch.Tensor, q_tm1_target: torch.Tensor, a_tm1: torch.Tensor,
     q_t_target: torch.Tensor, temperature: float = 0.03, alpha: float = 0.9, log_policy_min: float = -1.0,
+    q_t_selector: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Munchausen Q-learning target (Vieillard et al. 2020, M-DQN).
 
@@ -68,25 +69,35 @@ def munchausen_q_learning_target(
     whose smallness lets a few updates reorder the greedy action); the second is soft
     (entropy-regularised) bootstrapping. ``temperature -> 0`` with ``alpha = 0`` is Q-learning.
 
+    Two extensions beyond the paper, so M-DQN composes with the other DQN options: with n-step
+    returns (``r_t`` a discounted n-step sum, ``discount_t = gamma^n``) the bonus is that of the
+    first action only; with ``q_t_selector`` (the online network's values, as double Q-learning
+    uses them) the bootstrap policy ``pi(. | x_t)`` is the selector's softmax while the values
+    stay the target network's.
+
     Args:
-      r_t, discount_t: ``[batch]`` one-step rewards and bootstrap discounts (0 after termination).
+      r_t, discount_t: ``[batch]`` rewards and bootstrap discounts (0 after termination).
       q_tm1_target: ``[batch, num_actions]`` target-network values at the observation acted on.
       a_tm1: ``[batch]`` int64 actions taken.
-      q_t_target: ``[batch, num_actions]`` target-network values at the next observation.
+      q_t_target: ``[batch, num_actions]`` target-network values at the bootstrap observation.
       temperature, alpha, log_policy_min: ``tau``, ``alpha`` and ``l_0`` of the paper (0.03, 0.9, -1).
+      q_t_selector: ``[batch, num_actions]`` values whose softmax weights the bootstrap (default
+        ``q_t_target``).
 
     Returns:
       ``[batch]`` targets (detached).
     """
     _check(r_t, discount_t, q_t_target)
-    if q_tm1_target.shape != q_t_target.shape:
-        raise ValueError(f"q_tm1_target {list(q_tm1_target.shape)} and q_t_target {list(q_t_target.shape)} differ")
+    selector = q_t_target if q_t_selector is None else q_t_selector
+    for name, q in (("q_tm1_target", q_tm1_target), ("q_t_selector", selector)):
+        if q.shape != q_t_target.shape:
+            raise ValueError(f"{name} {list(q.shape)} and q_t_target {list(q_t_target.shape)} differ")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     scaled_log_pi_tm1 = temperature * torch.log_softmax(q_tm1_target / temperature, dim=1)
     bonus = scaled_log_pi_tm1.gather(1, a_tm1.long().unsqueeze(1)).squeeze(1).clamp(log_policy_min, 0.0)
-    pi_t = torch.softmax(q_t_target / temperature, dim=1)
-    soft_value = (pi_t * (q_t_target - temperature * torch.log_softmax(q_t_target / temperature, dim=1))).sum(dim=1)
+    pi_t = torch.softmax(selector / temperature, dim=1)
+    soft_value = (pi_t * (q_t_target - temperature * torch.log_softmax(selector / temperature, dim=1))).sum(dim=1)
     return (r_t + alpha * bonus + discount_t * soft_value).detach()
 
 

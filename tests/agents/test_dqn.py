@@ -57,18 +57,32 @@ def test_munchausen_target_hand_computed_and_its_limits():
         munchausen_q_learning_target(r, discount, q0, a, q1, temperature=0.0)
     with pytest.raises(ValueError, match="q_tm1_target"):
         munchausen_q_learning_target(r, discount, q0[:, :3], a, q1)
+    # a selector (double Q): its softmax weights the target network's values
+    selector = torch.randn(6, 4)
+    pi = torch.softmax(selector / 0.5, dim=1)
+    soft = (pi * (q1 - 0.5 * torch.log(pi))).sum(dim=1)
+    torch.testing.assert_close(munchausen_q_learning_target(r, discount, q0, a, q1, temperature=0.5, alpha=0.0,
+                                                            q_t_selector=selector), r + discount * soft)
+    torch.testing.assert_close(munchausen_q_learning_target(r, discount, q0, a, q1, q_t_selector=q1),
+                               munchausen_q_learning_target(r, discount, q0, a, q1))
 
 
-def test_munchausen_dqn_updates_towards_its_target():
-    config = DQNConfig(buffer_size=64, learning_starts=0, batch_size=8, munchausen=True, hidden_sizes=(8,))
+@pytest.mark.parametrize("double", [False, True])
+def test_munchausen_dqn_updates_towards_its_target(double):
+    config = DQNConfig(buffer_size=64, learning_starts=0, batch_size=8, munchausen=True, double=double,
+                       hidden_sizes=(8,))
     torch.manual_seed(0)
     agent = DQN(config, (3,), torch.float32, 2)
+    with torch.no_grad():  # the online net differs from the target from here on
+        for p in agent.q.parameters():
+            p.add_(0.1)
     obs, next_obs = torch.randn(8, 3), torch.randn(8, 3)
     actions, rewards, discounts = torch.randint(0, 2, (8,)), torch.randn(8), torch.full((8,), 0.99)
     loss, errors, q_sa = agent.loss(obs, actions, rewards, next_obs, discounts)
     with torch.no_grad():
         target = munchausen_q_learning_target(rewards, discounts, agent.target(obs), actions, agent.target(next_obs),
-                                              config.munchausen_temperature, config.munchausen_alpha)
+                                              config.munchausen_temperature, config.munchausen_alpha,
+                                              q_t_selector=agent.q(next_obs) if double else None)
     torch.testing.assert_close(errors, target - q_sa)
     torch.testing.assert_close(loss, torch.nn.functional.huber_loss(q_sa, target))
 
@@ -228,10 +242,9 @@ def test_config_and_preset_errors():
         DQNConfig(gamma=1.5)
     with pytest.raises(ValueError, match="QNetwork needs"):
         QNetwork((2, 3), 4)
-    with pytest.raises(ValueError, match="munchausen takes one-step"):
-        DQNConfig(munchausen=True, double=True)
-    with pytest.raises(ValueError, match="munchausen takes one-step"):
-        DQNConfig(munchausen=True, n_step=3)
+    with pytest.raises(ValueError, match="munchausen takes scalar values"):
+        DQNConfig(munchausen=True, num_atoms=51)
+    assert DQNConfig(munchausen=True, double=True, n_step=3).munchausen  # composes with both
     with pytest.raises(ValueError, match="munchausen_temperature must be > 0"):
         DQNConfig(munchausen_temperature=0.0)
     assert set(PRESETS) == {"nature", "drq_eps", "der", "cartpole"}
