@@ -47,12 +47,13 @@ def _dqn_update(agent: DQN) -> list[torch.Tensor]:
     return _params(agent.q)
 
 
-@pytest.mark.parametrize("name,double", [("q_learning_target", False), ("double_q_learning_target", True)])
-def test_dqn_update_uses_the_target_in_agents_targets(monkeypatch, name, double):
-    before = _dqn_update(_dqn(double=double))
+@pytest.mark.parametrize("name,options", [("q_learning_target", {}), ("double_q_learning_target", {"double": True}),
+                                          ("munchausen_q_learning_target", {"munchausen": True})])
+def test_dqn_update_uses_the_target_in_agents_targets(monkeypatch, name, options):
+    before = _dqn_update(_dqn(**options))
     original = getattr(targets, name)
-    monkeypatch.setattr(targets, name, lambda *args: original(*args) + 1.0)  # a researcher's new target
-    assert _differ(_dqn_update(_dqn(double=double)), before)
+    monkeypatch.setattr(targets, name, lambda *args, **kw: original(*args, **kw) + 1.0)  # a researcher's new target
+    assert _differ(_dqn_update(_dqn(**options)), before)
 
 
 def test_dqn_uses_the_trunks_activation_for_acting_and_learning():
