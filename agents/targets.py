@@ -262,6 +262,42 @@ def discounted_returns(r_t: torch.Tensor, discount_t: torch.Tensor, cut_t: torch
         return _backward_recursion(r_t, discount_t * (~cut_t).to(r_t.dtype), bootstrap)
 
 
+def q_lambda_returns(r_t: torch.Tensor, discount_t: torch.Tensor, v_t: torch.Tensor, cut_t: torch.Tensor,
+                     lambda_: float) -> torch.Tensor:
+    """Q(lambda) returns over a rollout of ``T`` steps of ``N`` envs (Peng and Williams 1996, as PQN
+    computes them: Gallici et al. 2024), backwards from the last step:
+
+        G_t = r_t + discount_t * ((1 - lambda_t) * v_t + lambda_t * G_{t+1}),
+        lambda_t = lambda * (1 - cut_t),
+
+    and ``G_{T-1} = r_{T-1} + discount_{T-1} * v_{T-1}`` (the rollout's end bootstraps).
+    ``lambda = 0`` gives one-step Q-learning targets; ``lambda = 1`` discounted rewards to the
+    episode's end or the rollout's, bootstrapped there (Monte Carlo within the rollout).
+
+    Args:
+      r_t: ``[T, N]`` rewards.
+      discount_t: ``[T, N]`` ``gamma``, or 0 where the step terminated the episode.
+      v_t: ``[T, N]`` ``max_a Q(x_{t+1}, a)``: values of each step's true successor (the next
+        observation acted on, or where the episode was truncated its final observation).
+      cut_t: ``[T, N]`` bool, the episode ended at this step (terminated or truncated): the trace
+        stops there, so returns never mix two episodes.
+      lambda_: trace decay in [0, 1].
+
+    Returns:
+      ``[T, N]`` returns (detached).
+    """
+    shapes = {t.shape for t in (r_t, discount_t, v_t, cut_t)}
+    if len(shapes) != 1 or r_t.ndim != 2:
+        raise ValueError(f"r_t, discount_t, v_t and cut_t must all be [T, N]; got {sorted(map(list, shapes))}")
+    unit_interval("lambda_", lambda_)
+    with torch.no_grad():
+        trace = lambda_ * (~cut_t).to(r_t.dtype)
+        # y_t = x_t + decay_t * y_{t+1} with x_t = r_t + discount_t * (1 - trace_t) * v_t and
+        # decay_t = discount_t * trace_t; starting from y_T = v_{T-1} ends the rollout at r + discount * v
+        x = r_t + discount_t * (1 - trace) * v_t
+        return _backward_recursion(x, discount_t * trace, start=v_t[-1])
+
+
 def ppo_losses(
     log_prob: torch.Tensor,
     old_log_prob: torch.Tensor,

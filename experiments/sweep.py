@@ -52,7 +52,7 @@ from experiments.compare import whole_records_length
 from foundations.interrupts import Interrupted, StopRequests
 from foundations.runlog import lock_run_dir, run_name
 
-EXPERIMENTS = ("dqn", "dqn_atari", "ppo", "ppo_atari", "a2c", "reinforce", "memory_task")
+EXPERIMENTS = ("dqn", "dqn_atari", "pqn", "ppo", "ppo_atari", "a2c", "reinforce", "memory_task")
 """Sweepable experiments: they share the run options (--seed, --runs-dir, --resume, --threads,
 --no-progress); the RL ones take the env as --env-id, memory_task takes it as --task."""
 
@@ -74,7 +74,7 @@ SHIPPED_EXCLUDES = [".git", ".venv", "runs", "results", "docs", "data", "*.pt", 
 class SweepArgs:
     """Options of the sweep."""
 
-    experiment: Literal["dqn", "dqn_atari", "ppo", "ppo_atari", "a2c", "reinforce", "memory_task"] = "ppo"
+    experiment: Literal["dqn", "dqn_atari", "pqn", "ppo", "ppo_atari", "a2c", "reinforce", "memory_task"] = "ppo"
     env_ids: tuple[str, ...] = ("CartPole-v1",)
     """env ids (memory_task: task names, e.g. copy)."""
     seeds: tuple[int, ...] = (1, 2, 3)

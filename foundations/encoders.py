@@ -82,6 +82,8 @@ class NatureCNN(ImageEncoder):
       orthogonal_init: orthogonal init with gain sqrt(2) (the PPO convention) instead of
         PyTorch's default.
       linear: factory ``linear(in, out)`` of the fully connected layer (``NoisyLinear`` in Rainbow).
+      layer_norm: LayerNorm after each conv (over channels, height and width) and after the
+        fully connected layer, before each ReLU (PQN's Atari network, Gallici et al. 2024).
     """
 
     def __init__(
@@ -90,20 +92,21 @@ class NatureCNN(ImageEncoder):
         features_dim: int = 512,
         orthogonal_init: bool = False,
         linear: Callable[[int, int], nn.Module] = nn.Linear,
+        layer_norm: bool = False,
     ) -> None:
         super().__init__(input_shape)
-        c = self.input_shape[0]
-        convs = nn.Sequential(
-            nn.Conv2d(c, 32, kernel_size=8, stride=4),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, kernel_size=4, stride=2),
-            nn.ReLU(),
-            nn.Conv2d(64, 64, kernel_size=3, stride=1),
-            nn.ReLU(),
-            nn.Flatten(),
-        )
+        layers: list[nn.Module] = []
+        shape = torch.Size(self.input_shape)
+        for out_channels, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
+            conv = nn.Conv2d(shape[0], out_channels, kernel_size=kernel, stride=stride)
+            with torch.no_grad():
+                shape = conv(torch.zeros(1, *shape)).shape[1:]
+            layers += [conv, nn.LayerNorm(shape), nn.ReLU()] if layer_norm else [conv, nn.ReLU()]
+        convs = nn.Sequential(*layers, nn.Flatten())
         n_flat = self._conv_output_size(convs)
-        self.body = nn.Sequential(*convs, linear(n_flat, features_dim), nn.ReLU())
+        fc = linear(n_flat, features_dim)
+        head = [fc, nn.LayerNorm(features_dim), nn.ReLU()] if layer_norm else [fc, nn.ReLU()]
+        self.body = nn.Sequential(*convs, *head)
         if orthogonal_init:
             for m in self.body:
                 if isinstance(m, nn.Conv2d | nn.Linear):

@@ -93,8 +93,16 @@ def test_layer_norm_trunk():
     assert sum(isinstance(m, torch.nn.LayerNorm) for m in net.modules()) == 2
     h = net.trunk[:2](torch.randn(5, 4) * 100)  # first linear layer and its norm
     torch.testing.assert_close(h.mean(dim=1), torch.zeros(5), atol=1e-5, rtol=0)
-    with pytest.raises(ValueError, match="layer_norm applies to the MLP trunk"):
-        QNetwork((4, 84, 84), 2, layer_norm=True)
+    # the Nature CNN: a norm after each conv (over C, H, W) and after the fully connected layer
+    cnn = QNetwork((4, 84, 84), 2, layer_norm=True)
+    norms = [m for m in cnn.trunk.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert [tuple(m.normalized_shape) for m in norms] == [(32, 20, 20), (64, 9, 9), (64, 7, 7), (512,)]
+    x = torch.randint(0, 256, (3, 4, 84, 84), dtype=torch.uint8)
+    h = cnn.trunk.body[:2](x.float() / 255)  # first conv and its norm
+    torch.testing.assert_close(h.flatten(1).mean(dim=1), torch.zeros(3), atol=1e-5, rtol=0)
+    plain = QNetwork((4, 84, 84), 2)  # without the option: the Nature DQN's modules, unchanged
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in plain.modules())
+    assert sum(p.numel() for p in plain.trunk.parameters()) == 1_684_128
 
 
 def test_action_values_td_error_and_bad_shapes():
