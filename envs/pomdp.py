@@ -3,7 +3,6 @@
     make_env("CartPolePositionOnly-v1")   # obs [cart position, pole angle]      (CartPole-v1's 0, 2)
     make_env("PendulumPositionOnly-v1")   # obs [cos(theta), sin(theta)]          (Pendulum-v1's 0, 1)
     make_env("popgym-RepeatPreviousEasy-v0")   # POPGym (Morad et al. 2023), the [pomdp] extra
-    make_env("MemoryCopy-v0")             # memory_nets' copy task, each output bit an action
 
 Each id is the original env (same dynamics, rewards, time limit) behind :class:`PositionOnly`,
 which keeps the listed observation entries. A feed-forward policy sees one frame and cannot
@@ -48,16 +47,6 @@ def _make(original: str, keep: tuple[int, ...], **kwargs: object) -> gym.Env:
     return PositionOnly(gym.make(original, **kwargs), keep)
 
 
-MEMORY_TASKS: dict[str, dict[str, object]] = {
-    "MemoryCopy-v0": {"task": "copy", "bits": 4, "min_length": 1, "max_length": 5},
-    "MemoryRepeatCopy-v0": {"task": "repeat_copy", "bits": 4, "min_length": 1, "max_length": 3, "min_repeats": 1,
-                            "max_repeats": 3},
-    "MemoryAssociativeRecall-v0": {"task": "associative_recall", "bits": 4, "item_length": 1, "min_items": 2,
-                                   "max_items": 4},
-}
-"""The memory tasks as RL envs (``memory_nets.rl_tasks.MemoryTaskEnv``), small enough for an
-agent: registered by entry-point string, so envs does not import memory_nets."""
-
 POPGYM_PREFIX = "popgym-"
 POPGYM_INSTALL = "pip install -e '.[pomdp]'"
 
@@ -86,10 +75,9 @@ def popgym_env(env_id: str, **kwargs: object) -> gym.Env:
 
 
 def register_pomdp() -> None:
-    """Register the position-only and memory-task ids with Gymnasium (idempotent)."""
-    for new_id, kwargs in MEMORY_TASKS.items():
-        if new_id not in gym.registry:
-            gym.register(new_id, entry_point="memory_nets.rl_tasks:MemoryTaskEnv", kwargs=kwargs)
+    """Register the position-only ids with Gymnasium (idempotent). The memory tasks' ids
+    (``MemoryCopy-v0`` ...) are registered by the layer that defines their env, on import of
+    ``memory_nets.rl_tasks`` (the experiments import it): ``envs`` never names a higher layer."""
     for new_id, (original, keep) in POSITION_ONLY.items():
         if new_id not in gym.registry:
             spec = gym.spec(original)

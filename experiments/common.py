@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import torch
 import tyro
 
+import memory_nets.rl_tasks  # noqa: F401 - registers the memory tasks' env ids (MemoryCopy-v0 ...)
 from foundations.checks import one_line
 from foundations.interrupts import Interrupted
 

@@ -8,7 +8,8 @@ an action dimension, which the policy-gradient agents' Gaussian policies handle 
 On the steps the task scores, the reward is the fraction of bits right; elsewhere 0. A
 perfect episode's return is the number of scored steps; the episode ends after the sequence.
 
-    gym.make("MemoryCopy-v0")                 # copy 4-bit vectors, lengths 1-5 (envs registers the ids)
+    import memory_nets.rl_tasks               # registers the ids below with Gymnasium (as ale_py does)
+    gym.make("MemoryCopy-v0")                 # copy 4-bit vectors, lengths 1-5
     MemoryTaskEnv("associative_recall", bits=4, min_items=2, max_items=4)
 """
 
@@ -57,3 +58,23 @@ class MemoryTaskEnv(gym.Env):
         done = self._t == len(self._inputs)
         obs = np.zeros_like(self._inputs[0]) if done else self._inputs[self._t]
         return obs, reward, done, False, {}
+
+
+MEMORY_TASKS: dict[str, dict[str, Any]] = {
+    "MemoryCopy-v0": {"task": "copy", "bits": 4, "min_length": 1, "max_length": 5},
+    "MemoryRepeatCopy-v0": {"task": "repeat_copy", "bits": 4, "min_length": 1, "max_length": 3, "min_repeats": 1,
+                            "max_repeats": 3},
+    "MemoryAssociativeRecall-v0": {"task": "associative_recall", "bits": 4, "item_length": 1, "min_items": 2,
+                                   "max_items": 4},
+}
+"""The memory tasks as RL envs, small enough for an agent: id -> :class:`MemoryTaskEnv` options."""
+
+
+def register_memory_tasks() -> None:
+    """Register :data:`MEMORY_TASKS` with Gymnasium (idempotent; done on import of this module)."""
+    for env_id, options in MEMORY_TASKS.items():
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point=MemoryTaskEnv, kwargs=options)
+
+
+register_memory_tasks()

@@ -44,7 +44,14 @@ def test_a_wrong_reference_would_be_caught():
         _resolve("agents.targets.no_such_target")
 
 
+#: a string that names a module (or an attribute of one, ``module:attr`` as Gymnasium's entry points
+#: and importlib take them): an import that happens at run time
+DOTTED = re.compile(r"([A-Za-z_]\w*)(?:\.[A-Za-z_]\w*)+(?::[A-Za-z_]\w*)?|([A-Za-z_]\w*):[A-Za-z_]\w*")
+
+
 def _imports(path: Path) -> list[str]:
+    """Top-level packages ``path`` imports: import statements, and strings that name a module
+    (entry points such as ``"memory_nets.rl_tasks:MemoryTaskEnv"``, ``importlib`` targets)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names = []
     for node in ast.walk(tree):
@@ -52,6 +59,10 @@ def _imports(path: Path) -> list[str]:
             names += [alias.name.split(".")[0] for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.append(node.module.split(".")[0])
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            match = DOTTED.fullmatch(node.value.strip())
+            if match:
+                names.append(match.group(1) or match.group(2))
     return names
 
 
@@ -63,6 +74,14 @@ def test_lower_layers_never_import_higher_ones():
                 if imported in RANK and imported != package and RANK[imported] >= rank:
                     upward.append(f"{path.relative_to(ROOT)} imports {imported}")
     assert not upward, upward
+
+
+def test_a_registration_string_counts_as_an_import(tmp_path):
+    module = tmp_path / "pomdp.py"
+    module.write_text('import gymnasium as gym\n"""Docs that mention memory_nets.rl_tasks in a sentence."""\n'
+                      'gym.register("X-v0", entry_point="memory_nets.rl_tasks:MemoryTaskEnv")\n'
+                      'importlib.import_module("agents.dqn")\n')
+    assert sorted(_imports(module)) == ["agents", "gymnasium", "memory_nets"]
 
 
 def test_the_readme_links_the_page_not_a_file_outside_the_repository():

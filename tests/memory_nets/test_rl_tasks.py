@@ -8,14 +8,12 @@ import numpy as np
 import pytest
 
 from envs import make_env
-from envs.pomdp import MEMORY_TASKS, register_pomdp
-from memory_nets.rl_tasks import MemoryTaskEnv
+from memory_nets.rl_tasks import MEMORY_TASKS, MemoryTaskEnv
 
 
 @pytest.mark.parametrize("env_id", list(MEMORY_TASKS))
 def test_answering_with_the_targets_earns_one_per_scored_step(env_id: str) -> None:
-    register_pomdp()
-    env = gym.make(env_id).unwrapped
+    env = gym.make(env_id).unwrapped  # registered on import of memory_nets.rl_tasks
     assert isinstance(env, MemoryTaskEnv)
     for episode in range(3):
         obs, info = env.reset(seed=10 + episode)
