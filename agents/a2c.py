@@ -57,3 +57,15 @@ class A2C(ActorCriticAgent):
             terms = self.gradient_step(r.obs.flatten(0, 1), r.actions.flatten(0, 1), advantages.flatten(),
                                        returns.flatten())
         return {f"losses/{k}": terms[k] for k in ("policy_loss", "value_loss", "entropy")}
+
+
+#: Named hyperparameter sets (``--preset``). Flags given on the command line override them.
+PRESETS: dict[str, A2CConfig] = {
+    "default": A2CConfig(),
+    "atari": A2CConfig(total_steps=10_000_000, num_envs=16, ent_coef=0.01, vf_coef=0.25),
+}
+
+PRESET_NOTES: dict[str, str] = {
+    "default": "A2C as in Stable-Baselines3 / OpenAI Baselines: RMSProp (7e-4), 5-step returns, 8 envs",
+    "atari": "Atari, 10M steps, 16 envs, entropy 0.01 (Mnih et al. 2016; the Baselines A2C settings)",
+}

@@ -17,9 +17,10 @@ from typing import Any, Literal
 import gymnasium as gym
 import torch
 
-from agents.cores import CoreKind, CoreSpec, State
+from agents.cores import ADAPTERS, CoreKind, CoreSpec, State
 from agents.policies import ActorCritic
 from agents.rollout import Rollout
+from envs.vector import TensorVecEnv
 from foundations.checks import positive_int, unit_interval
 from foundations.compiling import compiled_if
 from foundations.nets import fused_optimizers
@@ -110,9 +111,10 @@ class ActorCriticConfig:
                 raise ValueError(f"{', '.join(changed)} configure a memory core; give --core "
                                  "(none, lstm, gru, ntm, dnc or transformer) too")
         else:
-            self.core_spec  # noqa: B018 - validates the core's options
-            if self.compile and self.core not in ("ntm", "dnc"):
-                raise ValueError(f"--compile with --core applies to the ntm and dnc cores (it compiles their memory "
+            spec = self.core_spec  # validates the core's options
+            if self.compile and not spec.adapter.compiles_step:
+                stepped = " and ".join(k for k, a in ADAPTERS.items() if a.compiles_step)
+                raise ValueError(f"--compile with --core applies to the {stepped} cores (it compiles their memory "
                                  f"step), not to --core {self.core}: drop --compile")
         for field in ("total_steps", "num_envs", "num_steps"):
             positive_int(f"{name}.{field}", getattr(self, field))
@@ -191,6 +193,11 @@ class ActorCriticAgent:
         if self.recurrent:  # the core's state while acting, and which envs start an episode next
             self.state: State = self.policy.initial_state(config.num_envs)
             self.starts = torch.ones(config.num_envs, dtype=torch.bool, device=self.device)
+
+    @classmethod
+    def for_env(cls, config: Any, env: TensorVecEnv, device: torch.device, seed: int) -> ActorCriticAgent:
+        """The agent for ``env``'s observations and action space (an experiment's ``build``)."""
+        return cls(config, env.obs_shape, env.obs_dtype, env.single_action_space, device=device, seed=seed)
 
     # ------------------------------------------------------------------------ acting
     def env_actions(self, actions: torch.Tensor) -> torch.Tensor:
@@ -367,7 +374,7 @@ class RecurrentActor:
     def __init__(self, agent: ActorCriticAgent) -> None:
         self.agent, self.state = agent, None
         core = agent.policy.core
-        self.recording = core is not None and core.spec.kind in ("ntm", "dnc")
+        self.recording = core is not None and core.adapter.weightings
         self.trace: dict[str, list[torch.Tensor]] = {}
 
     def __call__(self, obs: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ a rollout can store them and minibatches can pick envs with :meth:`AgentCore.sel
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -28,10 +29,102 @@ from memory_nets.dnc import DNC, DNCConfig
 from memory_nets.ntm import NTM, NTMConfig
 from memory_nets.transformer import GatedTransformer, GatedTransformerConfig
 
-CoreKind = Literal["none", "lstm", "gru", "ntm", "dnc", "transformer"]
-CORES: tuple[str, ...] = ("none", "lstm", "gru", "ntm", "dnc", "transformer")
-
 State = tuple[torch.Tensor, ...]
+
+
+# ------------------------------------------------------------------------------ the adapters
+@dataclasses.dataclass(frozen=True)
+class CoreAdapter:
+    """How the agents use one kind of core: everything :class:`AgentCore` needs to know about it.
+
+    Attributes:
+      build: ``build(input_size, spec) -> module``.
+      options: the :class:`CoreSpec` fields it reads (any other must stay at its default).
+      batch_dims: ``batch_dims(module) -> (dim, ...)``: the env dimension of each state tensor.
+      initial_state: ``initial_state(module, spec, batch_size, like) -> State``, a tuple of
+        tensors on ``like``'s device and dtype.
+      run: ``run(module, x [T, B, in], state) -> (y [T, B, out], state)`` over steps with no
+        episode start after the first (:class:`AgentCore` cuts sequences there); ``None`` when
+        the module takes ``starts`` itself (``module(x, state, starts)``).
+      output_size: ``output_size(input_size, spec)``.
+      compiles_step: ``compile`` compiles the module's step (``compile_step()``: NTM, DNC).
+      weightings: its state has read/write weightings to draw (``memory_figure``: NTM, DNC).
+    """
+
+    build: Callable[[int, CoreSpec], nn.Module]
+    options: tuple[str, ...]
+    batch_dims: Callable[[nn.Module], tuple[int, ...]]
+    initial_state: Callable[[nn.Module, CoreSpec, int, torch.Tensor], State]
+    run: Callable[[nn.Module, torch.Tensor, State], tuple[torch.Tensor, State]] | None
+    output_size: Callable[[int, CoreSpec], int] = lambda input_size, spec: spec.size
+    compiles_step: bool = False
+    weightings: bool = False
+
+
+def _rnn_state(layers: int) -> Callable[[nn.Module, CoreSpec, int, torch.Tensor], State]:
+    """Zero ``(h[, c])`` ``[1, B, size]`` of ``nn.LSTM`` (``layers=2``) or ``nn.GRU`` (1)."""
+
+    def initial(module: nn.Module, spec: CoreSpec, batch_size: int, like: torch.Tensor) -> State:
+        zeros = torch.zeros(1, batch_size, spec.size, device=like.device, dtype=like.dtype)
+        return (zeros, *(zeros.clone() for _ in range(layers - 1)))
+
+    return initial
+
+
+def _run_lstm(module: nn.Module, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    y, (h, c) = module(x, state)
+    return y, (h, c)
+
+
+def _run_gru(module: nn.Module, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    y, h = module(x, state[0])
+    return y, (h,)
+
+
+def _memory_state(module: nn.Module, spec: CoreSpec, batch_size: int, like: torch.Tensor) -> State:
+    """The flat tuple of a memory module's own (NamedTuple) initial state."""
+    return tuple(module.initial_state(batch_size))
+
+
+def _run_memory(module: nn.Module, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    y, new = module(x, type(module.initial_state(1))(*state))
+    return y, tuple(new)
+
+
+def _memory_config(cls: type, config: type) -> Callable[[int, CoreSpec], nn.Module]:
+    def build(input_size: int, spec: CoreSpec) -> nn.Module:
+        return cls(input_size, spec.size, config=config(controller_size=spec.size, memory_slots=spec.memory_slots,
+                                                        word_size=spec.word_size, read_heads=spec.read_heads))
+
+    return build
+
+
+ADAPTERS: dict[str, CoreAdapter] = {
+    "none": CoreAdapter(build=lambda input_size, spec: nn.Identity(), options=("size",), batch_dims=lambda m: (),
+                        initial_state=lambda m, spec, b, like: (), run=None,
+                        output_size=lambda input_size, spec: input_size),
+    "lstm": CoreAdapter(build=lambda input_size, spec: nn.LSTM(input_size, spec.size), options=("size",),
+                        batch_dims=lambda m: (1, 1), initial_state=_rnn_state(2), run=_run_lstm),
+    "gru": CoreAdapter(build=lambda input_size, spec: nn.GRU(input_size, spec.size), options=("size",),
+                       batch_dims=lambda m: (1,), initial_state=_rnn_state(1), run=_run_gru),
+    "ntm": CoreAdapter(build=_memory_config(NTM, NTMConfig), options=("size", "memory_slots", "word_size", "read_heads"),
+                       batch_dims=lambda m: (0,) * len(m.initial_state(1)), initial_state=_memory_state,
+                       run=_run_memory, compiles_step=True, weightings=True),
+    "dnc": CoreAdapter(build=_memory_config(DNC, DNCConfig), options=("size", "memory_slots", "word_size", "read_heads"),
+                       batch_dims=lambda m: (0,) * len(m.initial_state(1)), initial_state=_memory_state,
+                       run=_run_memory, compiles_step=True, weightings=True),
+    "transformer": CoreAdapter(
+        build=lambda input_size, spec: GatedTransformer(input_size, GatedTransformerConfig(
+            model_size=spec.size, heads=spec.heads, layers=spec.layers, window=spec.window, ff_size=2 * spec.size)),
+        options=("size", "heads", "layers", "window"), batch_dims=lambda m: (2, 1, 0), initial_state=_memory_state,
+        run=None),
+}
+"""Every core the agents know, by kind: a new core is one entry here plus its module."""
+
+CORES: tuple[str, ...] = tuple(ADAPTERS)
+CoreKind = Literal[CORES]  # type: ignore[valid-type]  # the --core choices, read from the table
+OPTIONS: dict[str, tuple[str, ...]] = {kind: adapter.options for kind, adapter in ADAPTERS.items()}
+"""The options each core reads."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,52 +150,35 @@ class CoreSpec:
     window: int = 16
 
     def __post_init__(self) -> None:
-        if self.kind not in CORES:
-            raise ValueError(f"unknown core {self.kind!r}; allowed: {', '.join(CORES)}")
+        if self.kind not in ADAPTERS:
+            raise ValueError(f"unknown core {self.kind!r}; allowed: {', '.join(ADAPTERS)}")
         for name in ("size", "memory_slots", "word_size", "read_heads", "heads", "layers", "window"):
             positive_int(name, getattr(self, name))
         defaults = CoreSpec.__dataclass_fields__
         wrong = [name for name in ("memory_slots", "word_size", "read_heads", "heads", "layers", "window")
-                 if getattr(self, name) != defaults[name].default and name not in OPTIONS[self.kind]]
+                 if getattr(self, name) != defaults[name].default and name not in ADAPTERS[self.kind].options]
         if wrong:
-            owners = {name: [k for k, v in OPTIONS.items() if name in v] for name in wrong}
+            owners = {name: [k for k, a in ADAPTERS.items() if name in a.options] for name in wrong}
             raise ValueError("; ".join(f"--core-{n.replace('_', '-')} is an option of the {'/'.join(owners[n])} "
                                        f"core{'s' if len(owners[n]) > 1 else ''}, not of --core {self.kind}"
                                        for n in wrong))
 
-
-OPTIONS: dict[str, tuple[str, ...]] = {
-    "none": ("size",), "lstm": ("size",), "gru": ("size",),
-    "ntm": ("size", "memory_slots", "word_size", "read_heads"),
-    "dnc": ("size", "memory_slots", "word_size", "read_heads"),
-    "transformer": ("size", "heads", "layers", "window"),
-}
-"""The options each core reads."""
+    @property
+    def adapter(self) -> CoreAdapter:
+        return ADAPTERS[self.kind]
 
 
 class AgentCore(nn.Module):
     """``forward(x [T, B, input_size], state, starts [T, B]) -> (y [T, B, output_size], state)``
-    (see the module docstring)."""
+    (see the module docstring); what each kind does is its :class:`CoreAdapter` in :data:`ADAPTERS`."""
 
     def __init__(self, input_size: int, spec: CoreSpec) -> None:
         super().__init__()
         self.spec, self.input_size = spec, positive_int("input_size", input_size)
-        self.output_size = input_size if spec.kind == "none" else spec.size
-        kind = spec.kind
-        if kind == "lstm":
-            self.net: nn.Module = nn.LSTM(input_size, spec.size)
-        elif kind == "gru":
-            self.net = nn.GRU(input_size, spec.size)
-        elif kind in ("ntm", "dnc"):
-            cls, cfg = (NTM, NTMConfig) if kind == "ntm" else (DNC, DNCConfig)
-            self.net = cls(input_size, spec.size, config=cfg(controller_size=spec.size, memory_slots=spec.memory_slots,
-                                                            word_size=spec.word_size, read_heads=spec.read_heads))
-        elif kind == "transformer":
-            self.net = GatedTransformer(input_size, GatedTransformerConfig(
-                model_size=spec.size, heads=spec.heads, layers=spec.layers, window=spec.window, ff_size=2 * spec.size))
-        else:
-            self.net = nn.Identity()
-        self._state_type = type(self.net.initial_state(1)) if kind in ("ntm", "dnc", "transformer") else tuple
+        self.adapter = spec.adapter
+        self.output_size = self.adapter.output_size(input_size, spec)
+        self.net: nn.Module = self.adapter.build(input_size, spec)
+        self._state_type = type(self.net.initial_state(1)) if hasattr(self.net, "initial_state") else tuple
 
     @property
     def recurrent(self) -> bool:
@@ -111,26 +187,12 @@ class AgentCore(nn.Module):
     @property
     def batch_dims(self) -> tuple[int, ...]:
         """The env dimension of each state tensor."""
-        kind = self.spec.kind
-        if kind == "lstm":
-            return (1, 1)
-        if kind == "gru":
-            return (1,)
-        if kind == "transformer":
-            return (2, 1, 0)
-        if kind in ("ntm", "dnc"):
-            return (0,) * len(self.net.initial_state(1))
-        return ()
+        return self.adapter.batch_dims(self.net)
 
     def initial_state(self, batch_size: int) -> State:
         """The state before any step: a tuple of tensors (empty for ``none``)."""
-        kind, p = self.spec.kind, next(iter(self.parameters()), torch.zeros(()))
-        if kind in ("lstm", "gru"):
-            zeros = torch.zeros(1, batch_size, self.spec.size, device=p.device, dtype=p.dtype)
-            return (zeros, zeros.clone()) if kind == "lstm" else (zeros,)
-        if kind == "none":
-            return ()
-        return tuple(self.net.initial_state(batch_size))
+        like = next(iter(self.parameters()), torch.zeros(()))
+        return self.adapter.initial_state(self.net, self.spec, batch_size, like)
 
     def select(self, state: State, envs: torch.Tensor) -> State:
         """The state of the envs ``envs`` (indices ``[b]``)."""
@@ -147,10 +209,10 @@ class AgentCore(nn.Module):
         return tuple(out)
 
     def forward(self, x: torch.Tensor, state: State, starts: torch.Tensor) -> tuple[torch.Tensor, State]:
-        kind = self.spec.kind
-        if kind == "none":
+        if not self.recurrent:
             return x, state
-        if kind == "transformer":
+        run = self.adapter.run
+        if run is None:  # the module resets at episode starts itself
             y, new = self.net(x, self.net_state(state), starts)
             return y, tuple(new)
         starts = starts.to(torch.bool)
@@ -159,20 +221,10 @@ class AgentCore(nn.Module):
         cuts = [t for t in range(1, x.shape[0]) if bool(starts[t].any())]
         for end in [*cuts, x.shape[0]]:
             state = self.reset(state, starts[at])
-            y, state = self._run(x[at:end], state)
+            y, state = run(self.net, x[at:end], state)
             outputs.append(y)
             at = end
         return torch.cat(outputs), state
-
-    def _run(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        if self.spec.kind == "lstm":
-            y, (h, c) = self.net(x, state)
-            return y, (h, c)
-        if self.spec.kind == "gru":
-            y, h = self.net(x, state[0])
-            return y, (h,)
-        y, new = self.net(x, self.net_state(state))
-        return y, tuple(new)
 
     def net_state(self, state: State) -> tuple:
         """The wrapped module's own state type (a NamedTuple) from the flat tuple."""

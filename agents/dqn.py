@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -24,6 +24,7 @@ from agents import targets
 from agents.qnets import QNetwork
 from agents.replay import PrioritizedReplayBuffer, ReplayBatch, ReplayBuffer
 from agents.schedules import linear_schedule
+from envs.vector import TensorVecEnv
 from foundations.batches import random_crop, random_intensity
 from foundations.checks import choose, positive_int, unit_interval
 from foundations.compiling import compiled_if
@@ -244,6 +245,15 @@ class DQN:
         self.updates = 0  # gradient steps taken
         self._pending = 0  # environment steps since the last batch of updates
         self._synced_at = 0  # step of the last target sync
+
+    @classmethod
+    def for_env(cls, config: DQNConfig, env: TensorVecEnv, device: torch.device, seed: int) -> DQN:
+        """The agent for ``env``'s observations and actions (an experiment's ``build``); a
+        continuous action space is a ``ValueError``."""
+        if not env.is_discrete:
+            flags = " (and --dueling)" if config.dueling else ""
+            raise ValueError(f"DQN{flags} needs a discrete action space, got {env.single_action_space}")
+        return cls(config, env.obs_shape, env.obs_dtype, env.num_actions, device=device, seed=seed)
 
     # ------------------------------------------------------------------------ acting
     def epsilon(self, step: int) -> float:
@@ -471,6 +481,17 @@ class DQN:
         self.updates, self._pending, self._synced_at = counters["updates"], counters["pending"], counters["synced_at"]
         if "replay" in state:
             self.replay.load_state_dict(state["replay"])
+
+
+def evaluation_policy(agent: DQN, config: DQNConfig, rng: np.random.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The evaluation policy: epsilon-greedy at ``eval_epsilon`` with the Q-network in eval mode
+    (noisy layers: their means), its coins from ``rng``."""
+
+    def policy(obs: torch.Tensor) -> torch.Tensor:
+        with agent.evaluation():
+            return agent.act(obs, config.eval_epsilon, rng=rng)
+
+    return policy
 
 
 #: Named hyperparameter sets (``--preset``). Flags given on the command line override them.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -27,6 +27,7 @@ from agents import targets
 from agents.qnets import QNetwork
 from agents.rollout import Rollout
 from agents.schedules import linear_schedule
+from envs.vector import TensorVecEnv
 from foundations.checks import choose, positive_int, unit_interval
 from foundations.compiling import compiled_if
 from foundations.nets import fused_optimizers
@@ -146,6 +147,15 @@ class PQN:
         self.rng = np.random.Generator(np.random.PCG64(seed))  # exploration
         self.updates = 0  # gradient steps taken
         self._next_obs: torch.Tensor | None = None
+
+    @classmethod
+    def for_env(cls, config: PQNConfig, env: TensorVecEnv, device: torch.device, seed: int) -> PQN:
+        """The agent for ``env``'s observations and actions (an experiment's ``build``); a
+        continuous action space is a ``ValueError``."""
+        if not env.is_discrete:
+            raise ValueError(f"PQN needs a discrete action space (it maximises over actions), got "
+                             f"{env.single_action_space}")
+        return cls(config, env.obs_shape, env.obs_dtype, env.num_actions, device=device, seed=seed)
 
     # ------------------------------------------------------------------------ acting
     def epsilon(self, step: int) -> float:
@@ -278,6 +288,17 @@ class PQN:
         self.rollout.load_state_dict(state["rollout"])
         self._next_obs = None if state["next_obs"] is None else state["next_obs"].to(self.device)
         self.updates = int(state["updates"])
+
+
+def evaluation_policy(agent: PQN, config: PQNConfig, rng: np.random.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The evaluation policy: epsilon-greedy at ``eval_epsilon`` (coins from ``rng``) with the
+    Q-network in eval mode."""
+
+    def policy(obs: torch.Tensor) -> torch.Tensor:
+        with agent.evaluation():
+            return agent.act(obs, config.eval_epsilon, rng=rng)[0]
+
+    return policy
 
 
 #: Named hyperparameter sets (``--preset``). Flags given on the command line override them.

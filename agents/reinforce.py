@@ -20,6 +20,7 @@ import torch
 from agents import targets
 from agents.actor_critic import normalize
 from agents.policies import ActorCritic
+from envs.vector import TensorVecEnv
 from foundations.checks import positive_int, unit_interval
 from foundations.compiling import compiled_if
 from foundations.nets import fused_optimizers
@@ -73,6 +74,11 @@ class REINFORCE:
       device: where the policy lives.
       seed: seeds the agent's generator (action sampling).
     """
+
+    @classmethod
+    def for_env(cls, config: REINFORCEConfig, env: TensorVecEnv, device: torch.device, seed: int) -> REINFORCE:
+        """The agent for ``env``'s observations and action space (an experiment's ``build``)."""
+        return cls(config, env.obs_shape, env.obs_dtype, env.single_action_space, device=device, seed=seed)
 
     def __init__(self, config: REINFORCEConfig, obs_shape: tuple[int, ...], obs_dtype: torch.dtype,
                  action_space: gym.Space, device: str | torch.device = "cpu", seed: int = 0) -> None:
@@ -188,3 +194,14 @@ class REINFORCE:
         self._clear()
         for name in ("obs", "actions", "rewards", "cuts", "recorded"):
             getattr(self, f"_{name}").extend(state[name].to(self.device).unbind(0))
+
+
+#: Named hyperparameter sets (``--preset``). Flags given on the command line override them.
+PRESETS: dict[str, REINFORCEConfig] = {
+    "cartpole": REINFORCEConfig(total_steps=100_000, num_envs=1, episodes_per_update=1, learning_rate=1e-3,
+                                gamma=0.99, hidden_sizes=(64, 64)),
+}
+
+PRESET_NOTES: dict[str, str] = {
+    "cartpole": "Monte Carlo policy gradient with a learned baseline on CartPole-v1 (Williams 1992; Sutton & Barto 13.4)",
+}

@@ -12,6 +12,7 @@ rollout's first step, from which learning re-runs the core over the same steps.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -106,6 +107,34 @@ class Rollout:
         adv = targets.generalized_advantages(self.rewards, discounts, self.values, next_values,
                                      self.terminated | self.truncated, gae_lambda)
         return adv, adv + self.values
+
+    def minibatches(self, advantages: torch.Tensor, returns: torch.Tensor, num_minibatches: int,
+                    generator: torch.Generator, core: Any = None) -> Iterator[tuple[torch.Tensor, ...]]:
+        """One epoch over the full rollout in ``num_minibatches`` shuffled minibatches, each
+        ``(obs, actions, log_probs, values, advantages, returns)``.
+
+        Without ``core``: sets of steps, ``[B, ...]`` each with ``B = T * N / num_minibatches`` (every
+        column shuffled once, minibatches are slices of it). With a memory core
+        (:class:`agents.cores.AgentCore`): sets of envs, ``[T, b, ...]`` whole sequences with
+        ``b = N / num_minibatches``, followed by their ``starts`` ``[T, b]`` and the core's state
+        before the rollout for those envs, so the loss re-runs the core over the same steps.
+        ``advantages`` and ``returns`` are ``[T, N]``; the order comes from ``generator``.
+        """
+        columns = (self.obs, self.actions, self.log_probs, self.values, advantages, returns)
+        if core is None:
+            size = self.num_steps * self.num_envs
+            flat = [col.flatten(0, 1) for col in columns]
+            perm = torch.randperm(size, device=self.device, generator=generator)
+            shuffled = [col.index_select(0, perm) for col in flat]
+            step = size // num_minibatches
+            for start in range(0, size, step):
+                yield tuple(col[start:start + step] for col in shuffled)
+            return
+        perm = torch.randperm(self.num_envs, device=self.device, generator=generator)
+        step = self.num_envs // num_minibatches
+        for start in range(0, self.num_envs, step):
+            envs = perm[start:start + step]
+            yield (*(col.index_select(1, envs) for col in (*columns, self.starts)), *core.select(self.begin_state, envs))
 
     def reset(self) -> None:
         self.t = 0

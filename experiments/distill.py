@@ -105,30 +105,33 @@ class Teacher:
 def load_teacher(path: str, device: torch.device) -> Teacher:
     """The agent of a dqn / ppo / a2c checkpoint; ``ValueError`` for any other, for image
     observations, continuous actions or a recurrent policy."""
-    from experiments import a2c, dqn, ppo  # experiments import agents: only this script needs them
+    from agents.a2c import A2C, A2CConfig  # only this script needs them
+    from agents.dqn import DQN, DQNConfig
+    from agents.ppo import PPO, PPOConfig
 
     if not Path(path).is_file():
         raise ValueError(f"checkpoint not found: {path}")
     saved = load_checkpoint(path)
-    module = {"dqn": dqn, "ppo": ppo, "a2c": a2c}.get(saved.get("experiment", ""))
-    if module is None:
+    kinds = {"dqn": (DQN, DQNConfig), "ppo": (PPO, PPOConfig), "a2c": (A2C, A2CConfig)}
+    if saved.get("experiment") not in kinds:
         raise ValueError(f"{path} is a {saved.get('experiment')!r} checkpoint; distillation takes dqn, ppo or a2c "
                          "agents with discrete actions (dqn_atari, ppo_atari: image observations, not readable as rules)")
-    run_args = rebuild(module.Args(), saved["args"])
-    env = make_env(run_args.env_id, 1, seed=0, device=device)
+    agent_class, config_class = kinds[saved["experiment"]]
+    env_id, seed = saved["args"]["env_id"], saved["args"]["seed"]
+    env = make_env(env_id, 1, seed=0, device=device)
     try:
         if len(env.obs_shape) != 1:
-            raise ValueError(f"{run_args.env_id} has image observations {list(env.obs_shape)}: a tree over pixels is "
+            raise ValueError(f"{env_id} has image observations {list(env.obs_shape)}: a tree over pixels is "
                              "not a rule a person can read; distil agents of vector-observation envs")
         if not env.is_discrete:
-            raise ValueError(f"{run_args.env_id} has continuous actions ({env.single_action_space}); a classification "
+            raise ValueError(f"{env_id} has continuous actions ({env.single_action_space}); a classification "
                              "tree needs a discrete action space")
-        agent_config = dataclasses.replace(run_args.agent, compile=False)
-        agent = module.build(agent_config, env, device, run_args.seed)
+        agent_config = dataclasses.replace(rebuild(config_class(), saved["args"]["agent"]), compile=False)
+        agent = agent_class.for_env(agent_config, env, device, seed)
     finally:
         env.close()
     agent.load_state_dict(saved["agent"])
-    if module is dqn:
+    if agent_class is DQN:
         q = agent.q.eval()
         scores: Callable[[torch.Tensor], torch.Tensor] = lambda obs: q(obs.float())  # noqa: E731
         kind = "dqn"
@@ -139,7 +142,7 @@ def load_teacher(path: str, device: torch.device) -> Teacher:
         policy = agent.policy.eval()
         scores = lambda obs: torch.log_softmax(policy.actor(obs.float()), dim=-1)  # noqa: E731
         kind = saved["experiment"]
-    return Teacher(run_args.env_id, env.num_actions, env.obs_shape[0], scores, kind)
+    return Teacher(env_id, env.num_actions, env.obs_shape[0], scores, kind)
 
 
 def rollout(policy: Callable[[torch.Tensor], torch.Tensor], env_id: str, episodes: int, seed: int,

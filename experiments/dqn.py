@@ -17,12 +17,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import numpy as np
-import torch
-
-from agents.dqn import DQN, PRESET_NOTES, PRESET_RUN_SETTINGS, PRESETS, DQNConfig
+from agents.dqn import DQN, PRESET_NOTES, PRESET_RUN_SETTINGS, PRESETS, DQNConfig, evaluation_policy
 from agents.loop import LoopResult
-from envs import TensorVecEnv
 from experiments import driver
 
 
@@ -33,24 +29,7 @@ class Args(driver.RunArgs):
     agent: DQNConfig = dataclasses.field(default_factory=DQNConfig)
 
 
-def build(config: DQNConfig, env: TensorVecEnv, device: torch.device, seed: int) -> DQN:
-    if not env.is_discrete:
-        flags = " (and --dueling)" if config.dueling else ""
-        raise ValueError(f"DQN{flags} needs a discrete action space, got {env.single_action_space}")
-    return DQN(config, env.obs_shape, env.obs_dtype, env.num_actions, device=device, seed=seed)
-
-
-def eval_policy(agent: DQN, config: DQNConfig, rng: np.random.Generator):
-    """Epsilon-greedy at ``eval_epsilon`` with the Q-network in eval mode (noisy layers: their means)."""
-
-    def policy(obs: torch.Tensor) -> torch.Tensor:
-        with agent.evaluation():
-            return agent.act(obs, config.eval_epsilon, rng=rng)
-
-    return policy
-
-
-ALGORITHM = driver.Algorithm("dqn", PRESETS, build, eval_policy, PRESET_NOTES, PRESET_RUN_SETTINGS)
+ALGORITHM = driver.Algorithm("dqn", PRESETS, DQN.for_env, evaluation_policy, PRESET_NOTES, PRESET_RUN_SETTINGS)
 
 
 def main(argv: Sequence[str] | None = None) -> LoopResult:

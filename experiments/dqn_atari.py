@@ -14,13 +14,24 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from agents.dqn import PRESET_NOTES, PRESET_RUN_SETTINGS, PRESETS
+from agents.dqn import DQN, PRESET_NOTES, PRESET_RUN_SETTINGS, PRESETS, DQNConfig, evaluation_policy
 from agents.loop import LoopResult
 from experiments import driver
-from experiments.dqn import Args, build, eval_policy
 
-ALGORITHM = driver.Algorithm("dqn_atari", PRESETS, build, eval_policy, PRESET_NOTES, PRESET_RUN_SETTINGS)
-DEFAULTS = dataclasses.replace(Args(), env_id="ALE/Breakout-v5", preset="nature")
+
+@dataclasses.dataclass(frozen=True)
+class Args(driver.RunArgs):
+    """Command-line options of DQN on Atari (flags override the preset's values)."""
+
+    env_id: str = "ALE/Breakout-v5"
+    """Gymnasium id of an Atari game (ALE/<Game>-v5)."""
+    preset: str = "nature"
+    """hyperparameter preset (see --help); other flags override its values."""
+    agent: DQNConfig = dataclasses.field(default_factory=DQNConfig)
+
+
+ALGORITHM = driver.Algorithm("dqn_atari", PRESETS, DQN.for_env, evaluation_policy, PRESET_NOTES, PRESET_RUN_SETTINGS)
+DEFAULTS = Args()
 
 
 def main(argv: Sequence[str] | None = None) -> LoopResult:

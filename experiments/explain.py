@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from envs import is_atari_id, make_env
+from envs import AtariConfig, is_atari_id, make_env
 from experiments.common import parse_and_run, rebuild, resolve_device
 from experiments.image_classifier import Dataset, load_dataset
 from experiments.pictures import grid, heat_overlay
@@ -267,17 +267,17 @@ def explain_tree(args: ExplainArgs, logger: RunLogger, cache: dict[str, Any]) ->
 
 def explain_dqn(args: ExplainArgs, logger: RunLogger, device: torch.device) -> dict[str, Any]:
     """Saliency and IG of the greedy action's Q value on frames of greedy play."""
-    from experiments import dqn, dqn_atari  # experiments import agents: only needed for this part
+    from agents.dqn import DQN, DQNConfig  # only needed for this part
 
     state = load_checkpoint(args.dqn_checkpoint)  # type: ignore[arg-type]
-    defaults = {"dqn": dqn.Args(), "dqn_atari": dqn_atari.DEFAULTS}.get(state.get("experiment", ""))
-    if defaults is None:
+    if state.get("experiment") not in ("dqn", "dqn_atari"):
         raise ValueError(f"{args.dqn_checkpoint} is not a dqn or dqn_atari checkpoint (experiment {state.get('experiment')!r})")
-    run_args = rebuild(defaults, state["args"])
-    env = make_env(run_args.env_id, 1, seed=args.seed, device=device, backend=run_args.backend,
-                   atari=run_args.atari if is_atari_id(run_args.env_id) else None)  # fmt: skip
+    saved = state["args"]
+    config = rebuild(DQNConfig(), saved["agent"])
+    atari = rebuild(AtariConfig(), saved.get("atari", {})) if is_atari_id(saved["env_id"]) else None
+    env = make_env(saved["env_id"], 1, seed=args.seed, device=device, backend=saved.get("backend", "auto"), atari=atari)
     try:
-        agent = dqn.build(run_args.agent, env, device, args.seed)
+        agent = DQN.for_env(config, env, device, args.seed)
         agent.load_state_dict(state["agent"])
         obs = env.reset(seed=args.seed)
         frames, actions = [], []
@@ -304,7 +304,7 @@ def explain_dqn(args: ExplainArgs, logger: RunLogger, device: torch.device) -> d
     else:
         fig = _bar_figure(maps["integrated_gradients"].mean(0).cpu(), "mean IG of the chosen action's Q value")
         logger.writer.add_figure("explain/dqn_maps", fig, 0)
-    return {"actions": actions, "maps": maps, "env_id": run_args.env_id}
+    return {"actions": actions, "maps": maps, "env_id": saved["env_id"]}
 
 
 def _play(agent: Any, env: Any, steps: int, seed: int) -> dict[str, list]:
@@ -332,19 +332,22 @@ def _play(agent: Any, env: Any, steps: int, seed: int) -> dict[str, list]:
 
 def explain_agent(args: ExplainArgs, logger: RunLogger, device: torch.device) -> dict[str, Any]:
     """Attributions of greedy actions over the last ``--agent-window`` observations."""
-    from experiments import a2c, ppo  # experiments import agents: only needed for this part
+    from agents.a2c import A2C, A2CConfig  # only needed for this part
+    from agents.ppo import PPO, PPOConfig
 
     saved = load_checkpoint(args.agent_checkpoint)  # type: ignore[arg-type]
-    module = {"ppo": ppo, "a2c": a2c}.get(saved.get("experiment", ""))
-    if module is None:
+    kind = {"ppo": (PPO, PPOConfig), "a2c": (A2C, A2CConfig)}.get(saved.get("experiment", ""))
+    if kind is None:
         raise ValueError(f"{args.agent_checkpoint} is not a ppo or a2c checkpoint (experiment "
                          f"{saved.get('experiment')!r}); DQN checkpoints go to --dqn-checkpoint")
-    run_args = rebuild(module.Args(), saved["args"])
-    env = make_env(run_args.env_id, 1, seed=args.seed, device=device)
+    agent_class, config_class = kind
+    config = rebuild(config_class(), saved["args"]["agent"])
+    env_id = saved["args"]["env_id"]
+    env = make_env(env_id, 1, seed=args.seed, device=device)
     try:
         if len(env.obs_shape) != 1:
-            raise ValueError(f"--agent-checkpoint explains vector observations; {run_args.env_id}'s are {env.obs_shape}")
-        agent = module.build(dataclasses.replace(run_args.agent, compile=False), env, device, args.seed)
+            raise ValueError(f"--agent-checkpoint explains vector observations; {env_id}'s are {env.obs_shape}")
+        agent = agent_class.for_env(dataclasses.replace(config, compile=False), env, device, args.seed)
         agent.load_state_dict(saved["agent"])
         agent.policy.eval()
         played = _play(agent, env, args.agent_frames * args.agent_every, args.seed)
@@ -384,13 +387,13 @@ def explain_agent(args: ExplainArgs, logger: RunLogger, device: torch.device) ->
         ax.set(title=f"step {t}", xlabel="observation feature",
                yticks=range(window), yticklabels=[f"t-{window - 1 - i}" if i < window - 1 else "t" for i in range(window)])
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="integrated gradients")
-    fig.suptitle(f"what the chosen action owes to the last {window} observations ({run_args.env_id})")
+    fig.suptitle(f"what the chosen action owes to the last {window} observations ({env_id})")
     logger.writer.add_figure("explain/agent_memory", fig, 0)
     plt.close(fig)
-    return {"env_id": run_args.env_id, "steps": steps, "actions": [int(played["action"][t]) if policy.discrete
+    return {"env_id": env_id, "steps": steps, "actions": [int(played["action"][t]) if policy.discrete
             else float(played["action"][t][0]) for t in steps], "attributions": attributions,
             "saliency": torch.stack(saliencies), "memory_share": share,
-            "starts": torch.stack(played["starts"]).cpu(), "core": run_args.agent.core}  # fmt: skip
+            "starts": torch.stack(played["starts"]).cpu(), "core": config.core}  # fmt: skip
 
 
 def run(args: ExplainArgs) -> dict[str, Any]:

@@ -13,11 +13,23 @@ import dataclasses
 from collections.abc import Sequence
 
 from agents.loop import LoopResult
+from agents.ppo import PPO, PRESET_NOTES, PRESETS, PPOConfig
 from experiments import driver
-from experiments.ppo import PRESET_NOTES, PRESETS, Args, build
 
-ALGORITHM = driver.Algorithm("ppo_atari", PRESETS, build, driver.policy_mode, PRESET_NOTES)
-DEFAULTS = dataclasses.replace(Args(), env_id="ALE/Pong-v5", preset="atari")
+
+@dataclasses.dataclass(frozen=True)
+class Args(driver.RunArgs):
+    """Command-line options of PPO on Atari (flags override the preset's values)."""
+
+    env_id: str = "ALE/Pong-v5"
+    """Gymnasium id of an Atari game (ALE/<Game>-v5)."""
+    preset: str = "atari"
+    """hyperparameter preset (see --help); other flags override its values."""
+    agent: PPOConfig = dataclasses.field(default_factory=PPOConfig)
+
+
+ALGORITHM = driver.Algorithm("ppo_atari", PRESETS, PPO.for_env, driver.policy_mode, PRESET_NOTES)
+DEFAULTS = Args()
 
 
 def main(argv: Sequence[str] | None = None) -> LoopResult:

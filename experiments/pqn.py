@@ -17,12 +17,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import numpy as np
-import torch
-
 from agents.loop import LoopResult
-from agents.pqn import PQN, PRESET_NOTES, PRESETS, PQNConfig
-from envs import TensorVecEnv
+from agents.pqn import PQN, PRESET_NOTES, PRESETS, PQNConfig, evaluation_policy
 from experiments import driver
 
 
@@ -33,23 +29,7 @@ class Args(driver.RunArgs):
     agent: PQNConfig = dataclasses.field(default_factory=PQNConfig)
 
 
-def build(config: PQNConfig, env: TensorVecEnv, device: torch.device, seed: int) -> PQN:
-    if not env.is_discrete:
-        raise ValueError(f"PQN needs a discrete action space (it maximises over actions), got {env.single_action_space}")
-    return PQN(config, env.obs_shape, env.obs_dtype, env.num_actions, device=device, seed=seed)
-
-
-def eval_policy(agent: PQN, config: PQNConfig, rng: np.random.Generator):
-    """Epsilon-greedy at ``eval_epsilon`` with the Q-network in eval mode."""
-
-    def policy(obs: torch.Tensor) -> torch.Tensor:
-        with agent.evaluation():
-            return agent.act(obs, config.eval_epsilon, rng=rng)[0]
-
-    return policy
-
-
-ALGORITHM = driver.Algorithm("pqn", PRESETS, build, eval_policy, PRESET_NOTES)
+ALGORITHM = driver.Algorithm("pqn", PRESETS, PQN.for_env, evaluation_policy, PRESET_NOTES)
 
 
 def main(argv: Sequence[str] | None = None) -> LoopResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import pytest
 import torch
 
@@ -66,3 +67,43 @@ def test_unknown_cores_and_options_of_other_cores_are_refused() -> None:
         CoreSpec(kind="dnc", window=8)
     with pytest.raises(ValueError, match="size must be"):
         CoreSpec(kind="gru", size=0)
+
+
+def test_a_new_core_is_one_entry_in_the_table(monkeypatch):
+    """An Elman RNN added as an adapter (nothing else edited): PPO acts and learns with it, its
+    state resets at episode starts, and an option it does not read is refused."""
+    import dataclasses as dc
+
+    from agents import cores
+    from agents.ppo import PPO, PPOConfig
+
+    def run(module, x, state):
+        y, h = module(x, state[0])
+        return y, (h,)
+
+    elman = cores.CoreAdapter(
+        build=lambda input_size, spec: torch.nn.RNN(input_size, spec.size), options=("size",),
+        batch_dims=lambda m: (1,),
+        initial_state=lambda m, spec, b, like: (torch.zeros(1, b, spec.size, dtype=like.dtype),), run=run)
+    monkeypatch.setitem(cores.ADAPTERS, "elman", elman)
+    core = cores.AgentCore(3, cores.CoreSpec(kind="elman", size=5))
+    x = torch.randn(6, 2, 3)
+    starts = torch.zeros(6, 2, dtype=torch.bool)
+    starts[3, 0] = True
+    y, _ = core(x, core.initial_state(2), starts)
+    fresh, _ = core(x[3:, :1], core.initial_state(1), torch.zeros(3, 1, dtype=torch.bool))
+    torch.testing.assert_close(y[3:, :1], fresh)  # env 0 restarted at step 3
+    with pytest.raises(ValueError, match="--core-window is an option of the transformer core, not of --core elman"):
+        cores.CoreSpec(kind="elman", window=8)
+    torch.manual_seed(0)
+    agent = PPO(PPOConfig(num_envs=2, num_steps=4, num_minibatches=1, update_epochs=1, core="elman", core_size=8),
+                (3,), torch.float32, gym.spaces.Discrete(2))
+    before = [p.detach().clone() for p in agent.policy.core.parameters()]
+    for t in range(4):
+        obs = torch.randn(2, 3)
+        agent.explore(obs, t)
+        agent.rollout.record(torch.ones(2), torch.zeros(2, dtype=torch.bool), torch.zeros(2, dtype=torch.bool))
+    agent._next_obs = torch.randn(2, 3)
+    assert agent.train(8, 2) is not None
+    assert any(not torch.equal(a, b) for a, b in zip(before, agent.policy.core.parameters(), strict=True))
+    assert dc.replace(agent.config).core_spec.adapter is elman
