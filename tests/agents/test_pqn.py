@@ -185,6 +185,9 @@ def test_config_refuses_bad_values_naming_them():
 
 def test_presets_carry_clean_rls_values():
     assert PRESETS["cartpole"] == PQNConfig()  # pqn.py's defaults
+    authors = PRESETS["cartpole_authors"]  # purejaxql's pqn_cartpole.yaml
+    assert (authors.num_envs, authors.num_steps, authors.num_minibatches, authors.learning_rate, authors.q_lambda,
+            authors.reward_scale, authors.hidden_sizes) == (32, 64, 16, 1e-4, 0.95, 0.1, (256, 256))
     atari = PRESETS["atari"]
     assert (atari.num_envs, atari.num_steps, atari.epsilon_end, atari.exploration_fraction) == (8, 128, 0.01, 0.10)
     net = PQN(atari, (4, 84, 84), torch.uint8, 4).q
@@ -202,3 +205,16 @@ def test_compiled_pqn_equals_eager():
     eager, compiled = run(False), run(True)
     for p, q in zip(_params(eager.q), _params(compiled.q), strict=True):
         torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
+
+
+def test_reward_scale_scales_what_the_learner_sees_only():
+    agent = _agent(reward_scale=0.1, num_envs=2, num_steps=2, num_minibatches=1)
+    obs = torch.randn(2, OBS)
+    stats = EpisodeStats(torch.tensor([1]), torch.tensor([7.0]), torch.tensor([3]))
+    result = StepResult(obs, torch.tensor([2.0, 3.0]), torch.zeros(2, dtype=torch.bool), torch.zeros(2, dtype=torch.bool),
+                        obs, torch.zeros(2, dtype=torch.bool), stats)
+    agent.observe(obs, agent.explore(obs, 0), result)
+    torch.testing.assert_close(agent.rollout.rewards[0], torch.tensor([0.2, 0.3]))
+    assert float(result.episodes.returns[0]) == 7.0  # the statistics the loop logs stay raw
+    with pytest.raises(ValueError, match="reward_scale must be > 0, got 0"):
+        dataclasses.replace(SMALL, reward_scale=0)
