@@ -76,6 +76,30 @@ def test_lower_layers_never_import_higher_ones():
     assert not upward, upward
 
 
+def _experiment_imports(path: Path) -> set[str]:
+    """The ``experiments.X`` modules ``path`` imports (``from experiments import X`` included)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "experiments":
+                names |= {alias.name for alias in node.names}
+            elif node.module.startswith("experiments."):
+                names.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            names |= {a.name.split(".")[1] for a in node.names if a.name.startswith("experiments.")}
+    return names
+
+
+def test_rl_experiment_scripts_import_no_sibling_script():
+    """Every script that runs an agent through the driver wires its own config: it imports the
+    driver and the shared helpers, never another experiment script (``dqn_atari`` not ``dqn``)."""
+    scripts = [p for p in sorted((ROOT / "experiments").glob("*.py")) if "driver.Algorithm(" in p.read_text()]
+    assert {p.stem for p in scripts} >= {"dqn", "dqn_atari", "pqn", "ppo", "ppo_atari", "a2c", "reinforce"}
+    siblings = {p.stem: _experiment_imports(p) - {"driver", "common"} for p in scripts}
+    assert not any(siblings.values()), siblings
+
+
 def test_a_registration_string_counts_as_an_import(tmp_path):
     module = tmp_path / "pomdp.py"
     module.write_text('import gymnasium as gym\n"""Docs that mention memory_nets.rl_tasks in a sentence."""\n'
