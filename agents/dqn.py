@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -28,7 +28,7 @@ from envs.vector import TensorVecEnv
 from foundations.batches import random_crop, random_intensity
 from foundations.checks import choose, positive_int, unit_interval
 from foundations.compiling import compiled_if
-from foundations.nets import fused_optimizers, polyak_update_, reset_noise
+from foundations.nets import eval_mode, fused_optimizers, polyak_update_, reset_noise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,16 +290,10 @@ class DQN:
         random = torch.from_numpy(self._random_actions(rng, n)).to(self.device)
         return torch.where(torch.from_numpy(explore).to(self.device), random, greedy)
 
-    @contextlib.contextmanager
-    def evaluation(self) -> Iterator[None]:
+    def evaluation(self) -> contextlib.AbstractContextManager[None]:
         """Within the block the Q-network is in eval mode: noisy layers use their means (no
         noise), so the greedy policy is deterministic. Evaluation policies act inside it."""
-        was_training = self.q.training
-        self.q.eval()
-        try:
-            yield
-        finally:
-            self.q.train(was_training)
+        return eval_mode(self.q)
 
     def _random_actions(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``[n]`` int64 actions drawn uniformly (``floor(u * num_actions)``: a fifth of the cost

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -30,7 +30,7 @@ from agents.schedules import linear_schedule
 from envs.vector import TensorVecEnv
 from foundations.checks import choose, positive_int, unit_interval
 from foundations.compiling import compiled_if
-from foundations.nets import fused_optimizers
+from foundations.nets import eval_mode, fused_optimizers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,15 +185,9 @@ class PQN:
         actions = torch.where(torch.from_numpy(explore).to(self.device), torch.from_numpy(random).to(self.device), greedy)
         return actions, greedy_values
 
-    @contextlib.contextmanager
-    def evaluation(self) -> Iterator[None]:
+    def evaluation(self) -> contextlib.AbstractContextManager[None]:
         """Within the block the Q-network is in eval mode (the evaluation policy acts inside it)."""
-        was_training = self.q.training
-        self.q.eval()
-        try:
-            yield
-        finally:
-            self.q.train(was_training)
+        return eval_mode(self.q)
 
     def explore(self, obs: torch.Tensor, step: int) -> torch.Tensor:
         """Training actions at ``step`` (the scheduled epsilon), recorded in the rollout with

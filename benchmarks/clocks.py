@@ -1,6 +1,6 @@
-"""Clocks that start timing a training run once its first rollout and update are done, for our
-agents (a wrapper of ``train``) and for Stable-Baselines3's (a callback), so neither side's
-start-up (or compile) is in its rate."""
+"""Clocks that start timing a training run once its start-up is over (its first rollout and
+update, or a given step), for our agents (a wrapper of ``train``) and for Stable-Baselines3's (a
+callback), so neither side's warm-up (or compile) is in its rate."""
 
 from __future__ import annotations
 
@@ -50,3 +50,33 @@ def sb3_steps_per_second(model: Any, env: Any, steps_per_rollout: int, rollouts:
     end = time.perf_counter()
     env.close()
     return steps_per_rollout * rollouts / (end - clock.start)
+
+
+class FromStep:
+    """Wraps an agent: ``start`` is the time its ``train`` is first called at or past ``step``."""
+
+    def __init__(self, agent: Any, step: int) -> None:
+        self.agent, self.step, self.start = agent, step, None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.agent, name)
+
+    def train(self, step: int, n: int) -> Any:
+        if self.start is None and step >= self.step:
+            self.start = time.perf_counter()
+        return self.agent.train(step, n)
+
+
+def sb3_from_step(step: int) -> Any:
+    """An SB3 callback whose ``start`` is the time the model has taken ``step`` env steps."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Clock(BaseCallback):
+        start: float | None = None
+
+        def _on_step(self) -> bool:
+            if self.start is None and self.num_timesteps >= step:
+                self.start = time.perf_counter()
+            return True
+
+    return Clock()

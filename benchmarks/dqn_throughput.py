@@ -34,6 +34,7 @@ import torch
 
 from agents.dqn import DQN, PRESETS, DQNConfig
 from agents.loop import LoopConfig, run_training
+from benchmarks.clocks import sb3_from_step
 from benchmarks.table import eager_and_compiled_rows, missing, print_table
 from envs import make_env
 from foundations.nets import polyak_update_
@@ -92,19 +93,10 @@ def ours(env_id: str, steps: int, compile: bool = False) -> tuple[float, float]:
 def sb3(env_id: str, steps: int) -> float | None:
     try:
         from stable_baselines3 import DQN as SB3DQN
-        from stable_baselines3.common.callbacks import BaseCallback
         from stable_baselines3.common.env_util import make_atari_env, make_vec_env
         from stable_baselines3.common.vec_env import VecFrameStack
     except ImportError:
         return None
-
-    class Clock(BaseCallback):
-        start: float | None = None
-
-        def _on_step(self) -> bool:
-            if self.start is None and self.num_timesteps >= TIMED_FROM:
-                self.start = time.perf_counter()
-            return True
 
     if env_id.startswith("ALE/"):
         env = VecFrameStack(make_atari_env(env_id, n_envs=1, seed=0), n_stack=4)
@@ -115,7 +107,7 @@ def sb3(env_id: str, steps: int) -> float | None:
     model = SB3DQN(policy, env, learning_rate=1e-4, buffer_size=100_000, learning_starts=WARMUP, batch_size=32,
                    target_update_interval=1000, train_freq=4, exploration_fraction=0.1,
                    exploration_final_eps=0.05, policy_kwargs=kwargs, device="cpu", seed=0, verbose=0)
-    clock = Clock()
+    clock = sb3_from_step(TIMED_FROM)
     model.learn(TIMED_FROM + steps, callback=clock)
     end = time.perf_counter()
     env.close()

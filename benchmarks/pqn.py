@@ -37,6 +37,7 @@ from agents.loop import LoopConfig, run_training
 from agents.pqn import PQN
 from agents.pqn import PRESETS as PQN_PRESETS
 from agents.pqn import evaluation_policy as pqn_policy
+from benchmarks.clocks import FromStep, sb3_from_step
 from benchmarks.table import missing, print_table
 from envs import evaluate, make_env
 from foundations.runlog import RunLogger
@@ -45,21 +46,6 @@ from foundations.seeding import seed_everything
 ENV = "CartPole-v1"
 TIMED_FROM = 2_000  # past DQN's 1,000-step warm-up and first burst of updates, and PQN's first rollouts
 SOLVED = 475.0
-
-
-class _Clock:
-    """Wraps an agent's ``train``: notes when the timed part starts."""
-
-    def __init__(self, agent) -> None:
-        self.agent, self.start = agent, None
-
-    def __getattr__(self, name: str):
-        return getattr(self.agent, name)
-
-    def train(self, step: int, n: int):
-        if self.start is None and step >= TIMED_FROM:
-            self.start = time.perf_counter()
-        return self.agent.train(step, n)
 
 
 def _build(kind: str, total: int, seed: int):
@@ -79,7 +65,7 @@ def ours(kind: str, steps: int) -> float:
     """Env steps/s of ``kind``'s training loop from ``TIMED_FROM`` on (its preset's values,
     ``total_steps`` cut to the measured length, which changes only the schedules)."""
     agent, env, _ = _build(kind, TIMED_FROM + steps, 0)
-    clock = _Clock(agent)
+    clock = FromStep(agent, TIMED_FROM)
     with tempfile.TemporaryDirectory() as root:
         logger = RunLogger(ENV, "bench", 0, root=root, progress=False)
         run_training(clock, env, logger, TIMED_FROM + steps, LoopConfig(eval_interval=0, checkpoint_interval=0))
@@ -93,26 +79,16 @@ def sb3(steps: int) -> float | None:
     """Env steps/s of Stable-Baselines3's DQN with CleanRL's ``dqn.py`` CartPole settings."""
     try:
         from stable_baselines3 import DQN as SB3DQN
-        from stable_baselines3.common.callbacks import BaseCallback
         from stable_baselines3.common.env_util import make_vec_env
     except ImportError:
         return None
-
-    class Clock(BaseCallback):
-        start: float | None = None
-
-        def _on_step(self) -> bool:
-            if self.start is None and self.num_timesteps >= TIMED_FROM:
-                self.start = time.perf_counter()
-            return True
-
     env = make_vec_env(ENV, n_envs=1, seed=0)
     # CleanRL's dqn.py: learning_starts 10,000 would leave nothing to time; 1,000 here, as ours
     model = SB3DQN("MlpPolicy", env, learning_rate=2.5e-4, buffer_size=10_000, gamma=0.99, tau=1.0,
                    target_update_interval=500, batch_size=128, exploration_initial_eps=1.0,
                    exploration_final_eps=0.05, exploration_fraction=0.5, learning_starts=1_000, train_freq=10,
                    policy_kwargs={"net_arch": [120, 84]}, device="cpu", seed=0, verbose=0)
-    clock = Clock()
+    clock = sb3_from_step(TIMED_FROM)
     model.learn(TIMED_FROM + steps, callback=clock)
     end = time.perf_counter()
     env.close()

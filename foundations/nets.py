@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -176,3 +177,15 @@ def fused_optimizers(device: str | torch.device) -> bool | None:
     if kind == "cpu" and tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4):
         return True
     return None
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """Within the block ``module`` is in eval mode (dropout off, batch norm on its running
+    statistics, noisy layers on their means); its train/eval mode is restored after."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)

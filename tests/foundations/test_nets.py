@@ -69,3 +69,16 @@ def test_fused_optimizers_choice_builds_an_adam_that_steps_like_the_default():
             net(x).square().sum().backward()
             opt.step()
     torch.testing.assert_close(a.weight, b.weight, rtol=1e-5, atol=1e-6)
+
+
+def test_eval_mode_switches_and_restores_even_on_error():
+    from foundations.nets import eval_mode
+
+    net = torch.nn.Sequential(torch.nn.Dropout(0.5))
+    with eval_mode(net):
+        assert not net.training and not net[0].training
+    assert net.training
+    net.eval()
+    with pytest.raises(RuntimeError), eval_mode(net):
+        raise RuntimeError("inside")
+    assert not net.training  # restored to what it was, eval
