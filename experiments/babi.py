@@ -56,6 +56,8 @@ from memory_nets import babi
 
 EXPERIMENT = "babi"
 CHECKPOINT_FORMAT = 1
+#: Options added after checkpoints were first written, with the value those runs trained with.
+OPTIONS_BEFORE_THEY_EXISTED: dict[str, Any] = {"anneal_lr": False, "bypass_dropout": 0.0}
 FAILED = 0.05
 """A task is failed when its error is above this (the DNC paper's and Weston et al.'s criterion)."""
 SPLIT_SEED = 0
@@ -92,6 +94,9 @@ class BabiArgs:
     shift_range: int = 1
     """NTM: heads shift by -k..k slots per step."""
     memory_init: Literal["constant", "learned", "random"] = "constant"
+    bypass_dropout: float = 0.0
+    """NTM/DNC: dropout on the controller output's direct path to the output layer, in training
+    (ADNC's bypass dropout, Franke et al. 2018; 0: off, as in the papers)."""
     model_size: int = 64
     """transformer: width of the residual stream."""
     heads: int = 4
@@ -108,6 +113,8 @@ class BabiArgs:
     learning_rate: float = 1e-4
     momentum: float = 0.9
     """RMSProp momentum (Adam ignores it)."""
+    anneal_lr: bool = False
+    """scale the step size down linearly to 0 over --num-stories."""
     grad_clip: float = 10.0
     """global gradient-norm clip (0 disables)."""
     batch_size: int = 16
@@ -319,7 +326,8 @@ def train(args: BabiArgs, stop_at: int | None = None) -> dict[str, Any]:
         checkpoint = load_checkpoint(args.resume)
         if checkpoint.get("format") != CHECKPOINT_FORMAT or checkpoint.get("experiment") != EXPERIMENT:
             raise ValueError(f"{args.resume} is not a {EXPERIMENT} checkpoint (format {CHECKPOINT_FORMAT})")
-        args = dataclasses.replace(rebuild(args, checkpoint["args"]), resume=args.resume)
+        saved = {**OPTIONS_BEFORE_THEY_EXISTED, **checkpoint["args"]}
+        args = dataclasses.replace(rebuild(args, saved), resume=args.resume)
     device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -374,6 +382,8 @@ def train(args: BabiArgs, stop_at: int | None = None) -> dict[str, Any]:
                 tokens, targets = data.vocab.encode([pool[i] for i in indices], device)
                 loss = answer_loss(model(tokens), targets)
                 optimizer.zero_grad(set_to_none=True)
+                memory_models.set_learning_rate(
+                    optimizer, memory_models.annealed_learning_rate(args, seen, args.num_stories))
                 loss.backward()
                 if args.grad_clip > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)

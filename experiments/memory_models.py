@@ -22,9 +22,9 @@ from memory_nets.transformer import GatedTransformerConfig, TransformerSequenceM
 #: The options each model reads; another model's option changed from its default is refused.
 MODEL_OPTIONS: dict[str, frozenset[str]] = {
     "ntm": frozenset({"controller", "controller_size", "memory_slots", "word_size", "read_heads", "write_heads",
-                      "shift_range", "memory_init", "compile"}),
+                      "shift_range", "memory_init", "bypass_dropout", "compile"}),
     "dnc": frozenset({"controller", "controller_size", "memory_slots", "word_size", "read_heads", "write_heads",
-                      "memory_init", "compile"}),
+                      "memory_init", "bypass_dropout", "compile"}),
     "lstm": frozenset({"controller_size"}),
     "transformer": frozenset({"model_size", "heads", "layers", "ff_size", "window", "position"}),
 }
@@ -34,6 +34,8 @@ def check_model_options(args: Any) -> None:
     """``ValueError`` naming an option that ``args.model`` does not read and that was set (differs
     from the dataclass's default): ``--position alibi`` with ``--model dnc`` would otherwise be
     silently ignored."""
+    if not 0.0 <= getattr(args, "bypass_dropout", 0.0) < 1.0:
+        raise ValueError(f"--bypass-dropout must be in [0, 1), got {args.bypass_dropout}")
     defaults = {f.name: f.default for f in dataclasses.fields(args)}
     own = MODEL_OPTIONS[args.model]
     for name in sorted(set().union(*MODEL_OPTIONS.values()) - own):
@@ -54,7 +56,7 @@ def make_model(args: Any, input_size: int, output_size: int, device: torch.devic
     if args.model in ("ntm", "dnc"):
         shared = dict(controller=args.controller, controller_size=args.controller_size, memory_slots=args.memory_slots,
                       word_size=args.word_size, read_heads=args.read_heads, write_heads=args.write_heads,
-                      memory_init=args.memory_init)
+                      memory_init=args.memory_init, bypass_dropout=getattr(args, "bypass_dropout", 0.0))
         if args.model == "ntm":
             model: nn.Module = NTM(input_size, output_size, device=device, shift_range=args.shift_range, **shared)
         else:
@@ -76,3 +78,19 @@ def make_optimizer(args: Any, model: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.RMSprop(model.parameters(), lr=args.learning_rate, momentum=args.momentum, alpha=0.95,
                                    eps=1e-10)
     return torch.optim.Adam(model.parameters(), lr=args.learning_rate)
+
+
+def annealed_learning_rate(args: Any, seen: int, total: int) -> float:
+    """The step size after ``seen`` of ``total`` training sequences: ``args.learning_rate``, or
+    with ``args.anneal_lr`` that rate scaled down linearly to 0 at ``total``. A function of the
+    count only, so a resumed run continues the same schedule with no scheduler state to save."""
+    if not getattr(args, "anneal_lr", False):
+        return args.learning_rate
+    return args.learning_rate * max(0.0, 1.0 - seen / total)
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, rate: float) -> None:
+    """Every parameter group of ``optimizer`` at ``rate``."""
+    for group in optimizer.param_groups:
+        group["lr"] = rate
+

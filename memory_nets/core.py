@@ -53,6 +53,10 @@ class CoreConfig:
       memory_init: ``"constant"`` (1e-6 everywhere), ``"learned"`` (a trained ``[N, W]``
         parameter) or ``"random"`` (fresh ``N(0, 0.5^2)`` for every sequence).
       clip: controller outputs are clipped to ``[-clip, clip]`` (0 disables).
+      bypass_dropout: dropout probability on the controller output where it goes straight to the
+        output layer (not where it addresses memory), in training only: "bypass dropout" (Franke et
+        al. 2018, ADNC), which pushes the model to answer from what it read instead of what the
+        controller alone memorised. 0 (the papers' DNC and NTM) disables it.
       batch_first: sequences are ``[batch, time, features]`` instead of ``[time, batch, features]``.
     """
 
@@ -64,6 +68,7 @@ class CoreConfig:
     write_heads: int = 1
     memory_init: MemoryInit = "constant"
     clip: float = 20.0
+    bypass_dropout: float = 0.0
     batch_first: bool = False
 
     def __post_init__(self) -> None:
@@ -73,6 +78,8 @@ class CoreConfig:
             positive_int(name, getattr(self, name))
         if not self.clip >= 0:
             raise ValueError(f"clip must be >= 0 (0 disables clipping), got {self.clip}")
+        if not 0.0 <= self.bypass_dropout < 1.0:
+            raise ValueError(f"bypass_dropout must be in [0, 1), got {self.bypass_dropout}")
 
 
 def make_config(cls: type, options: dict[str, Any]) -> Any:
@@ -192,6 +199,8 @@ class MemoryCore(nn.Module):
 
     def emit(self, controller_out: torch.Tensor, reads: torch.Tensor) -> torch.Tensor:
         """Output logits ``[B, output_size]`` from the controller output and this step's reads."""
+        if self.config.bypass_dropout > 0:
+            controller_out = torch.nn.functional.dropout(controller_out, self.config.bypass_dropout, self.training)
         return self.output(torch.cat([controller_out, reads.flatten(1)], dim=1))
 
     def compile_step(self, **options: Any) -> MemoryCore:

@@ -119,9 +119,12 @@ def test_training_lowers_the_error_on_the_generated_task(tmp_path):
     assert result["test"]["test/error/qa1"] < 0.1, result["test"]
 
 
-def test_resume_continues_to_the_same_parameters(tmp_path, data_dir):
-    straight = train(_args(tmp_path / "a", data_dir, num_stories=40))
-    first = train(_args(tmp_path / "b", data_dir, num_stories=40), stop_at=20)
+@pytest.mark.parametrize("options", [{}, {"anneal_lr": True, "bypass_dropout": 0.2}])
+def test_resume_continues_to_the_same_parameters(tmp_path, data_dir, options):
+    """Exact resume, also with the step size annealed (a function of the story count) and the
+    DNC's bypass dropout (its masks come from the saved random state)."""
+    straight = train(_args(tmp_path / "a", data_dir, num_stories=40, **options))
+    first = train(_args(tmp_path / "b", data_dir, num_stories=40, **options), stop_at=20)
     assert first["stories"] == 20 and not first["test"]
     resumed = train(_args(tmp_path / "c", data_dir, resume=str(first["run_dir"] / "checkpoint.pt")))
     assert resumed["run_dir"] == first["run_dir"] and resumed["stories"] == 40
@@ -145,6 +148,8 @@ def test_epoch_batches_are_a_function_of_seed_and_epoch():
     (["--tasks", "2", "--no-verify"], "no bAbI file qa2_*_train.txt"),
     (["--tasks", "1"], "qa1_single-supporting-fact_train.txt is not the bAbI en-10k v1.2 file"),
     (["--batch-size", "0"], "batch_size must be"),
+    (["--tasks", "1", "--model", "lstm", "--bypass-dropout", "0.1"], "--bypass-dropout is an option of --model ntm/dnc"),
+    (["--tasks", "1", "--bypass-dropout", "1"], "--bypass-dropout must be in [0, 1), got 1.0"),
 ])
 def test_bad_input_is_one_line_exit_2_before_any_training(tmp_path, data_dir, capsys, argv, message):
     runs = tmp_path / "runs"

@@ -69,15 +69,49 @@ def test_an_option_of_another_model_is_refused_in_one_line(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
-def test_resume_continues_to_the_same_parameters(tmp_path):
-    straight = train(_args(tmp_path / "a", num_sequences=48, curriculum=True, curriculum_threshold=100.0))
-    first = train(_args(tmp_path / "b", num_sequences=48, curriculum=True, curriculum_threshold=100.0), stop_at=24)
+@pytest.mark.parametrize("anneal", [False, True])
+def test_resume_continues_to_the_same_parameters(tmp_path, anneal):
+    options = dict(num_sequences=48, curriculum=True, curriculum_threshold=100.0, anneal_lr=anneal)
+    straight = train(_args(tmp_path / "a", **options))
+    first = train(_args(tmp_path / "b", **options), stop_at=24)
     assert first["sequences"] == 24
     resumed = train(_args(tmp_path / "c", resume=str(first["run_dir"] / "checkpoint.pt")))
     assert resumed["run_dir"] == first["run_dir"] and resumed["sequences"] == 48
     for (name, a), b in zip(straight["model"].state_dict().items(), resumed["model"].state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     assert resumed["eval"] == straight["eval"]
+
+
+def test_a_checkpoint_from_before_annealing_resumes_with_a_constant_step_size(tmp_path):
+    """Checkpoints written before --anneal-lr existed (their args lack it) trained at a constant
+    step size; resumed under today's default (annealed) they continue as they started."""
+    straight = train(_args(tmp_path / "a", num_sequences=48, anneal_lr=False))
+    first = train(_args(tmp_path / "b", num_sequences=48, anneal_lr=False), stop_at=24)
+    path = first["run_dir"] / "checkpoint.pt"
+    old = torch.load(path, weights_only=True)
+    del old["args"]["anneal_lr"], old["args"]["bypass_dropout"]
+    torch.save(old, path)
+    resumed = train(_args(tmp_path / "c", resume=str(path)))
+    assert MemoryTaskArgs().anneal_lr and not resumed["args"].anneal_lr
+    for (name, a), b in zip(straight["model"].state_dict().items(), resumed["model"].state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_anneal_lr_scales_the_step_size_down_to_zero_over_the_run(tmp_path, monkeypatch):
+    from experiments import memory_models
+    rates = []
+    real = memory_models.set_learning_rate
+
+    def spy(optimizer, rate):
+        real(optimizer, rate)
+        rates.append(optimizer.param_groups[0]["lr"])
+
+    monkeypatch.setattr(memory_models, "set_learning_rate", spy)
+    train(_args(tmp_path / "a", num_sequences=40, learning_rate=1e-3, anneal_lr=True))
+    assert rates == pytest.approx([1e-3 * (1 - seen / 40) for seen in range(0, 40, 4)])  # batches of 4
+    rates.clear()
+    train(_args(tmp_path / "b", num_sequences=40, learning_rate=1e-3, anneal_lr=False))
+    assert rates == [1e-3] * 10
 
 
 def test_bad_arguments_fail_at_start(tmp_path, capsys):
@@ -102,7 +136,7 @@ def test_ntm_learns_to_copy(tmp_path):
     per sequence over 256 fresh sequences within 6,000 training sequences on seed 1.
     """
     args = MemoryTaskArgs(runs_dir=str(tmp_path), device="cpu", progress=False, max_length=5, memory_slots=32,
-                          learning_rate=3e-4, num_sequences=6000, eval_every=500, images_every=6000,
+                          learning_rate=3e-4, anneal_lr=False, num_sequences=6000, eval_every=500, images_every=6000,
                           checkpoint_every=6000, eval_lengths=(5,), stop_bit_error=0.5)
     result = train(args)
     errors = [(seen, ev["eval/bit_error"]) for seen, ev in result["history"]]

@@ -165,6 +165,35 @@ def test_bad_options_are_rejected_with_the_allowed_values():
     with pytest.raises(ValueError, match="config must be a DNCConfig"):
         DNC(5, 3, config=NTMConfig())
     assert DNC(5, 3, config=DNCConfig(memory_slots=8)).config.memory_slots == 8
+    with pytest.raises(ValueError, match=r"bypass_dropout must be in \[0, 1\), got 1.0"):
+        DNC(5, 3, bypass_dropout=1.0)
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_bypass_dropout_drops_only_the_controllers_direct_path(index):
+    """Bypass dropout (ADNC) is off in evaluation (outputs equal those of the same weights without
+    it) and in training zeroes the controller's columns of the output layer's input only: the
+    state (memory, reads, addressing) is the one without dropout, and with the controller's
+    output-layer weights zeroed the dropout changes nothing."""
+    torch.manual_seed(0)
+    plain = _models()[index]
+    torch.manual_seed(0)
+    dropped = _models(bypass_dropout=0.5)[index]
+    x = torch.randn(6, 3, 5)
+    dropped.eval()
+    torch.testing.assert_close(dropped(x)[0], plain(x)[0])
+    dropped.train()
+    torch.manual_seed(1)
+    y_train, state_train = dropped(x)
+    y_plain, state_plain = plain(x)
+    assert not torch.allclose(y_train, y_plain)
+    for a, b in zip(state_train, state_plain, strict=True):
+        torch.testing.assert_close(a, b)
+    c = plain.config.controller_size
+    with torch.no_grad():
+        for m in (plain, dropped):
+            m.output.weight[:, :c] = 0.0
+    torch.testing.assert_close(dropped(x)[0], plain(x)[0])
 
 
 @pytest.mark.slow
