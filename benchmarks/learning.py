@@ -546,10 +546,17 @@ def run(args: LearningArgs) -> dict[str, Any]:
             raise SystemExit(128 + swept["stopped"])
         failed = [f"{row.key} {row.status}" + (f" (log: {row.files})" if row.files else "")
                   for row in swept["rows"] if row.status != "done"]
-    scores, curves, missing = score_runs(plan, root, _commit())
+    head = _commit()
+    scores, curves, missing = score_runs(plan, root, head)
     rows = report_rows(plan, scores, baselines, args.reps)
     files = write_outputs(args, plan, root, scores, curves, rows)
-    result.update(scores=scores, rows=rows, failed=failed, missing=missing, **files)
+    # A sweep resumes what its storage holds: runs finished by an earlier invocation are scored,
+    # not re-run, so a check of a changed tree in an old storage would report the old code.
+    older = sorted({s["commit"][:7] for s in scores if s["commit"] != head})
+    stale = ([] if args.report_only or not older else
+             [f"runs in {root} trained at other commits ({', '.join(older)}) were scored, not re-run: "
+              f"to check this tree ({head[:7]}), give a fresh --runs-dir"])
+    result.update(scores=scores, rows=rows, failed=failed, missing=missing, stale=stale, **files)
     return result
 
 
@@ -564,6 +571,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(f"failed: {line}", file=sys.stderr)
     for line in r["missing"]:
         print(f"not scored: {line}", file=sys.stderr)
+    for line in r["stale"]:
+        print(f"note: {line}", file=sys.stderr)
     if any(row[-1] == "REGRESSION" for row in r["rows"]):
         print("regression: " + ", ".join(f"{row[0]} {row[1]}" for row in r["rows"] if row[-1] == "REGRESSION"),
               file=sys.stderr)
