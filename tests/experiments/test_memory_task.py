@@ -151,7 +151,8 @@ def test_transformer_learns_to_copy_at_the_training_lengths(tmp_path):
     40,000 training sequences on seed 1 (about 28,000 here; the window of 64 covers the 42 steps of
     a length-20 copy, as the default 256 covers length 120)."""
     args = MemoryTaskArgs(runs_dir=str(tmp_path), device="cpu", progress=False, model="transformer",
-                          optimizer="adam", learning_rate=1e-3, batch_size=32, window=64, num_sequences=40_000,
+                          optimizer="adam", learning_rate=1e-3, anneal_lr=False, batch_size=32, window=64,
+                          num_sequences=40_000,
                           eval_every=2000, eval_sequences=128, images_every=40_000, checkpoint_every=40_000,
                           eval_lengths=(20,), stop_bit_error=0.5, threads=1)
     result = train(args)
