@@ -56,8 +56,6 @@ from memory_nets import babi
 
 EXPERIMENT = "babi"
 CHECKPOINT_FORMAT = 1
-#: Options added after checkpoints were first written, with the value those runs trained with.
-OPTIONS_BEFORE_THEY_EXISTED: dict[str, Any] = {"anneal_lr": False, "bypass_dropout": 0.0}
 FAILED = 0.05
 """A task is failed when its error is above this (the DNC paper's and Weston et al.'s criterion)."""
 SPLIT_SEED = 0
@@ -326,7 +324,7 @@ def train(args: BabiArgs, stop_at: int | None = None) -> dict[str, Any]:
         checkpoint = load_checkpoint(args.resume)
         if checkpoint.get("format") != CHECKPOINT_FORMAT or checkpoint.get("experiment") != EXPERIMENT:
             raise ValueError(f"{args.resume} is not a {EXPERIMENT} checkpoint (format {CHECKPOINT_FORMAT})")
-        saved = {**OPTIONS_BEFORE_THEY_EXISTED, **checkpoint["args"]}
+        saved = {**memory_models.OPTIONS_BEFORE_THEY_EXISTED, **checkpoint["args"]}
         args = dataclasses.replace(rebuild(args, saved), resume=args.resume)
     device = resolve_device(args.device)
     if args.threads:

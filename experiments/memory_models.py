@@ -15,9 +15,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from agents.schedules import linear_schedule
 from memory_nets import DNC, NTM
 from memory_nets.baseline import LSTMBaseline
 from memory_nets.transformer import GatedTransformerConfig, TransformerSequenceModel
+
+#: Options added after checkpoints of the memory experiments were first written, with the value
+#: those runs trained with: a resumed run continues as it started, whatever today's default.
+OPTIONS_BEFORE_THEY_EXISTED: dict[str, Any] = {"anneal_lr": False, "bypass_dropout": 0.0}
 
 #: The options each model reads; another model's option changed from its default is refused.
 MODEL_OPTIONS: dict[str, frozenset[str]] = {
@@ -86,11 +91,10 @@ def annealed_learning_rate(args: Any, seen: int, total: int) -> float:
     count only, so a resumed run continues the same schedule with no scheduler state to save."""
     if not getattr(args, "anneal_lr", False):
         return args.learning_rate
-    return args.learning_rate * max(0.0, 1.0 - seen / total)
+    return linear_schedule(args.learning_rate, 0.0, total, seen)
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, rate: float) -> None:
     """Every parameter group of ``optimizer`` at ``rate``."""
     for group in optimizer.param_groups:
         group["lr"] = rate
-

@@ -38,9 +38,6 @@ from memory_nets.tasks import TASKS, bit_errors, masked_bce
 
 EXPERIMENT = "memory_task"
 CHECKPOINT_FORMAT = 1
-#: Options added after checkpoints were first written, with the value those runs trained with: a
-#: resumed run continues as it started, whatever today's default.
-OPTIONS_BEFORE_THEY_EXISTED: dict[str, Any] = {"anneal_lr": False, "bypass_dropout": 0.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +204,7 @@ def train(args: MemoryTaskArgs, stop_at: int | None = None) -> dict[str, Any]:
         checkpoint = load_checkpoint(args.resume)
         if checkpoint.get("format") != CHECKPOINT_FORMAT or checkpoint.get("experiment") != EXPERIMENT:
             raise ValueError(f"{args.resume} is not a {EXPERIMENT} checkpoint (format {CHECKPOINT_FORMAT})")
-        saved = {**OPTIONS_BEFORE_THEY_EXISTED, **checkpoint["args"]}
+        saved = {**memory_models.OPTIONS_BEFORE_THEY_EXISTED, **checkpoint["args"]}
         args = dataclasses.replace(rebuild(args, saved), resume=args.resume)
     device = resolve_device(args.device)
     if args.threads < 0:
