@@ -17,9 +17,10 @@ from typing import Any, Literal
 import gymnasium as gym
 import torch
 
-from agents.cores import ADAPTERS, CoreKind, CoreSpec, State
+from agents.cores import ADAPTERS, CoreSpec, State, choices
 from agents.policies import ActorCritic
 from agents.rollout import Rollout
+from agents.schedules import set_learning_rate
 from envs.vector import TensorVecEnv
 from foundations.checks import positive_int, unit_interval
 from foundations.compiling import compiled_if
@@ -52,13 +53,14 @@ class ActorCriticConfig:
         ``ntm`` or ``dnc`` core it compiles the memory's step instead (``compile_step``: one
         compile per batch size, then about 2x (NTM) to 3x (DNC) faster learning on a CPU core);
         the sequences around it stay eager.
-      core: a memory core between the encoder and the heads (:mod:`agents.cores`): ``none``,
-        ``lstm``, ``gru``, ``ntm``, ``dnc`` or ``transformer``; ``None`` (the default) keeps the
-        feed-forward actor-critic. The agent then acts with a state, reset per env at episode
-        starts, and learns on whole env sequences (PPO minibatches are sets of envs).
-      core_size, core_memory_slots, core_word_size, core_read_heads, core_heads, core_layers,
-        core_window: the core's sizes (:class:`agents.cores.CoreSpec`; an option of another
-        core is refused).
+      core: the memory core between the encoder and the heads (:class:`agents.cores.CoreSpec`,
+        one nested spec: ``core=CoreSpec("lstm", size=64)``; flags ``--core lstm --core-size
+        64``): ``kind`` ``none``, ``lstm``, ``gru``, ``ntm``, ``dnc`` or ``transformer`` and
+        that core's sizes (an option of another core is refused); ``kind=None`` (the default)
+        keeps the feed-forward actor-critic. With a core the agent acts with a state, reset per
+        env at episode starts, and learns on whole env sequences (PPO minibatches are sets of
+        envs). Configurations saved before the options were nested (flat ``core``,
+        ``core_size``, ... fields) load through :meth:`upgrade_saved`.
       bptt: truncated backpropagation through time: gradients flow back at most this many
         steps of a sequence (``None``: the whole rollout).
     """
@@ -84,38 +86,33 @@ class ActorCriticConfig:
     clip_actions: bool = True
     reward_scale: float = 1.0
     compile: bool = False
-    core: CoreKind | None = None
-    core_size: int = 128
-    core_memory_slots: int = 16
-    core_word_size: int = 16
-    core_read_heads: int = 1
-    core_heads: int = 4
-    core_layers: int = 1
-    core_window: int = 16
+    core: CoreSpec = dataclasses.field(default_factory=CoreSpec)
     bptt: int | None = None
 
     @property
     def core_spec(self) -> CoreSpec | None:
-        if self.core is None:
-            return None
-        return CoreSpec(kind=self.core, size=self.core_size, memory_slots=self.core_memory_slots,
-                        word_size=self.core_word_size, read_heads=self.core_read_heads, heads=self.core_heads,
-                        layers=self.core_layers, window=self.core_window)
+        """The core's spec, or ``None`` for the feed-forward agent (what the policy takes)."""
+        return None if self.core.kind is None else self.core
+
+    @staticmethod
+    def upgrade_saved(saved: dict[str, Any]) -> dict[str, Any]:
+        """A saved configuration (``dataclasses.asdict``) in today's layout: the flat core fields
+        of checkpoints written before the options were nested move into ``core``
+        (:meth:`agents.cores.CoreSpec.nest`); :func:`experiments.common.rebuild` calls it."""
+        return CoreSpec.nest(saved)
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        if self.core is None:
-            fields = self.__dataclass_fields__
-            changed = [f"--{f.replace('_', '-')}" for f in _CORE_OPTIONS if getattr(self, f) != fields[f].default]
-            if changed:
-                raise ValueError(f"{', '.join(changed)} configure a memory core; give --core "
-                                 "(none, lstm, gru, ntm, dnc or transformer) too")
-        else:
-            spec = self.core_spec  # validates the core's options
-            if self.compile and not spec.adapter.compiles_step:
-                stepped = " and ".join(k for k, a in ADAPTERS.items() if a.compiles_step)
-                raise ValueError(f"--compile with --core applies to the {stepped} cores (it compiles their memory "
-                                 f"step), not to --core {self.core}: drop --compile")
+        if not isinstance(self.core, CoreSpec):
+            raise ValueError(f"{name}.core must be an agents.cores.CoreSpec (e.g. CoreSpec('lstm', size=64)), "
+                             f"got {self.core!r}")
+        if self.core.kind is None:
+            if self.bptt is not None:
+                raise ValueError(f"--bptt configures a memory core; give --core ({choices()}) too")
+        elif self.compile and not self.core.adapter.compiles_step:
+            stepped = " and ".join(k for k, a in ADAPTERS.items() if a.compiles_step)
+            raise ValueError(f"--compile with --core applies to the {stepped} cores (it compiles their memory "
+                             f"step), not to --core {self.core.kind}: drop --compile")
         for field in ("total_steps", "num_envs", "num_steps"):
             positive_int(f"{name}.{field}", getattr(self, field))
         if not self.learning_rate > 0:
@@ -137,8 +134,6 @@ class ActorCriticConfig:
 
 
 _CONTINUOUS_ONLY = {"log_std_init": 0.0, "clip_actions": True}
-_CORE_OPTIONS = ("core_size", "core_memory_slots", "core_word_size", "core_read_heads", "core_heads", "core_layers",
-                 "core_window", "bptt")
 
 
 class ActorCriticAgent:
@@ -179,12 +174,12 @@ class ActorCriticAgent:
                                action_dtype, self.device)
         # What acting and learning call: the policy's own methods and the subclass's loss, or the
         # same compiled.
-        whole = config.compile and config.core is None
+        whole = config.compile and config.core_spec is None
         self._forward = compiled_if(whole, self.policy, self.device)
         self._actor = compiled_if(whole, self.policy.actor, self.device)
         self._critic = compiled_if(whole, self.policy.critic, self.device)
         self._loss = compiled_if(whole, self.loss, self.device)
-        if config.compile and config.core is not None:  # the memory's step: its many small ops fused
+        if config.compile and config.core_spec is not None:  # the memory's step: its many small ops fused
             self.policy.core.net.compile_step()
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.updates = 0
@@ -290,9 +285,7 @@ class ActorCriticAgent:
             return None
         c = self.config
         # anneal from the rate at the start of this rollout (CleanRL: 1 - (update - 1) / updates)
-        lr = self.learning_rate(step - c.batch_size)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        set_learning_rate(self.optimizer, self.learning_rate(step - c.batch_size))
         if self.policy.separate:
             self._evaluate_rollout()
         with torch.no_grad():

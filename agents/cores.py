@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import torch
+import tyro
 from torch import nn
 
 from foundations.checks import positive_int
@@ -127,41 +128,82 @@ OPTIONS: dict[str, tuple[str, ...]] = {kind: adapter.options for kind, adapter i
 """The options each core reads."""
 
 
+def choices() -> str:
+    """The ``--core`` choices in words: ``none, lstm, ... or transformer``."""
+    *first, last = ADAPTERS
+    return f"{', '.join(first)} or {last}"
+
+
+def flag(option: str) -> str:
+    """The command-line flag of a :class:`CoreSpec` field (``kind`` -> ``--core``, ``size`` ->
+    ``--core-size``); without the dashes and with underscores, also the agent configuration's
+    flat field that held it before the options were nested (``core``, ``core_size``)."""
+    return "--core" if option == "kind" else f"--core-{option.replace('_', '-')}"
+
+
+def _cli(option: str) -> Any:
+    """tyro's marker naming the field's flag (with ``OmitArgPrefixes``, as the experiments parse)."""
+    return tyro.conf.arg(name=flag(option)[2:])
+
+
 @dataclasses.dataclass(frozen=True)
 class CoreSpec:
-    """Which core and its sizes. Options that belong to another core must stay at their
-    defaults (:data:`OPTIONS`), so a typo'd experiment fails instead of silently ignoring one.
+    """Which core and its sizes: one nested option of an agent's configuration
+    (``PPOConfig(core=CoreSpec("lstm", size=64))``), on the command line as the flat flags of
+    :func:`flag` (``--core lstm --core-size 64``). Options that belong to another core (or
+    any, with no core) must stay at their defaults (:data:`OPTIONS`), so a typo'd experiment
+    fails instead of silently ignoring one.
 
     Attributes:
-      kind: one of :data:`CORES`.
+      kind: one of :data:`CORES`; ``None`` (the default): no core, the feed-forward agent.
       size: hidden units of the LSTM / GRU, the NTM / DNC controller, and the transformer's
         residual stream (``model_size``); also the core's output size.
       memory_slots, word_size, read_heads: the NTM / DNC memory (``N``, ``W``, ``R``).
       heads, layers, window: the transformer's attention heads, layers and memory length ``K``.
     """
 
-    kind: CoreKind = "none"
-    size: int = 128
-    memory_slots: int = 16
-    word_size: int = 16
-    read_heads: int = 1
-    heads: int = 4
-    layers: int = 1
-    window: int = 16
+    kind: Annotated[CoreKind | None, _cli("kind")] = None
+    size: Annotated[int, _cli("size")] = 128
+    memory_slots: Annotated[int, _cli("memory_slots")] = 16
+    word_size: Annotated[int, _cli("word_size")] = 16
+    read_heads: Annotated[int, _cli("read_heads")] = 1
+    heads: Annotated[int, _cli("heads")] = 4
+    layers: Annotated[int, _cli("layers")] = 1
+    window: Annotated[int, _cli("window")] = 16
 
     def __post_init__(self) -> None:
+        options = [f.name for f in dataclasses.fields(self) if f.name != "kind"]
+        defaults = CoreSpec.__dataclass_fields__
+        if self.kind is None:
+            changed = [flag(name) for name in options if getattr(self, name) != defaults[name].default]
+            if changed:
+                raise ValueError(f"{', '.join(changed)} configure a memory core; give --core ({choices()}) too")
+            return
         if self.kind not in ADAPTERS:
             raise ValueError(f"unknown core {self.kind!r}; allowed: {', '.join(ADAPTERS)}")
-        for name in ("size", "memory_slots", "word_size", "read_heads", "heads", "layers", "window"):
-            positive_int(name, getattr(self, name))
-        defaults = CoreSpec.__dataclass_fields__
-        wrong = [name for name in ("memory_slots", "word_size", "read_heads", "heads", "layers", "window")
+        for name in options:
+            positive_int(flag(name), getattr(self, name))
+        wrong = [name for name in options
                  if getattr(self, name) != defaults[name].default and name not in ADAPTERS[self.kind].options]
         if wrong:
             owners = {name: [k for k, a in ADAPTERS.items() if name in a.options] for name in wrong}
-            raise ValueError("; ".join(f"--core-{n.replace('_', '-')} is an option of the {'/'.join(owners[n])} "
+            raise ValueError("; ".join(f"{flag(n)} is an option of the {'/'.join(owners[n])} "
                                        f"core{'s' if len(owners[n]) > 1 else ''}, not of --core {self.kind}"
                                        for n in wrong))
+
+    @staticmethod
+    def nest(saved: dict[str, Any]) -> dict[str, Any]:
+        """A saved agent configuration (``dataclasses.asdict``) with the core options of the
+        layout before they were nested (flat ``core``, ``core_size``, ... fields) gathered into
+        one ``core`` dict; one already nested is returned as it is."""
+        if not saved or isinstance(saved.get("core"), dict):
+            return dict(saved)
+        legacy = {flag(f.name)[2:].replace("-", "_"): f.name for f in dataclasses.fields(CoreSpec)}
+        out = {k: v for k, v in saved.items() if k not in legacy}
+        spec = {legacy[k]: v for k, v in saved.items() if k in legacy}
+        if spec:
+            out["core"] = spec
+        return out
 
     @property
     def adapter(self) -> CoreAdapter:
@@ -174,6 +216,9 @@ class AgentCore(nn.Module):
 
     def __init__(self, input_size: int, spec: CoreSpec) -> None:
         super().__init__()
+        if spec.kind is None:
+            raise ValueError(f"AgentCore needs a core kind ({', '.join(ADAPTERS)}); CoreSpec(kind=None) is the "
+                             "feed-forward agent, which has no core")
         self.spec, self.input_size = spec, positive_int("input_size", input_size)
         self.adapter = spec.adapter
         self.output_size = self.adapter.output_size(input_size, spec)

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from agents import targets
 from agents.qnets import QNetwork
 from agents.replay import PrioritizedReplayBuffer, ReplayBatch, ReplayBuffer
-from agents.schedules import linear_schedule
+from agents.schedules import linear_schedule, set_learning_rate
 from envs.vector import TensorVecEnv
 from foundations.batches import random_crop, random_intensity
 from foundations.checks import choose, positive_int, unit_interval
@@ -339,8 +339,7 @@ class DQN:
         self._pending %= c.train_frequency
         metrics = None
         if c.anneal_lr and n_updates:
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.learning_rate(step)
+            set_learning_rate(self.optimizer, self.learning_rate(step))
         for _ in range(n_updates):
             if c.prioritized:
                 batch = self.replay.sample(c.batch_size, generator=self.generator, beta=self.beta(step))

@@ -40,7 +40,7 @@ class PPOConfig(ActorCriticConfig):
         if self.update_epochs < 1 or self.num_minibatches < 1:
             raise ValueError(f"PPOConfig.update_epochs and num_minibatches must be >= 1, got "
                              f"{self.update_epochs}, {self.num_minibatches}")
-        if self.core is not None and self.num_envs % self.num_minibatches:
+        if self.core_spec is not None and self.num_envs % self.num_minibatches:
             raise ValueError(f"PPOConfig: with --core, minibatches are sets of envs: num_envs = {self.num_envs} "
                              f"must divide into num_minibatches = {self.num_minibatches}")
         if self.batch_size % self.num_minibatches:

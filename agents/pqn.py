@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from agents import targets
 from agents.qnets import QNetwork
 from agents.rollout import Rollout
-from agents.schedules import linear_schedule
+from agents.schedules import linear_schedule, set_learning_rate
 from envs.vector import TensorVecEnv
 from foundations.checks import choose, positive_int, unit_interval
 from foundations.compiling import compiled_if
@@ -245,9 +245,7 @@ class PQN:
         if not self.rollout.full:
             return None
         c, r = self.config, self.rollout
-        lr = self.learning_rate(step - c.batch_size)  # the rate at this rollout's start, as PPO's
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        set_learning_rate(self.optimizer, self.learning_rate(step - c.batch_size))  # at this rollout's start, as PPO's
         columns = (r.obs.flatten(0, 1), r.actions.flatten(0, 1), self.returns().flatten())
         size = c.batch_size // c.num_minibatches
         total = torch.zeros((), device=self.device)

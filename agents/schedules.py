@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 
 def linear_schedule(start: float, end: float, duration: int, step: int) -> float:
     """``start`` at step 0, linearly to ``end`` at ``duration``, then ``end`` (``duration <= 0``: ``end``).
@@ -14,3 +16,10 @@ def linear_schedule(start: float, end: float, duration: int, step: int) -> float
     if duration <= 0 or step >= duration:
         return float(end)
     return float(start + (end - start) * step / duration)
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, rate: float) -> None:
+    """Every parameter group of ``optimizer`` at step size ``rate`` (a schedule's value, applied
+    before the next step; no scheduler state, so a resumed run recomputes it from its step)."""
+    for group in optimizer.param_groups:
+        group["lr"] = rate

@@ -26,6 +26,7 @@ import time
 
 import torch
 
+from agents.cores import CoreSpec
 from agents.loop import LoopConfig, run_training
 from agents.ppo import PPO, PPOConfig
 from benchmarks.clocks import AfterFirstUpdate, sb3_steps_per_second
@@ -44,7 +45,7 @@ def ours(core: str, rollouts: int) -> float:
     total = NUM_ENVS * NUM_STEPS * (rollouts + 1)
     config = PPOConfig(total_steps=total, num_envs=NUM_ENVS, num_steps=NUM_STEPS, learning_rate=2.5e-4,
                        update_epochs=4, num_minibatches=4, clip_coef=0.2, ent_coef=0.01, hidden_sizes=(SIZE,),
-                       core=core, core_size=SIZE, compile=compiled == "compile")  # fmt: skip
+                       core=CoreSpec(core, size=SIZE), compile=compiled == "compile")  # fmt: skip
     env = make_env(ENV_ID, NUM_ENVS, seed=0)
     clock = AfterFirstUpdate(PPO(config, env.obs_shape, env.obs_dtype, env.single_action_space, seed=0))
     with tempfile.TemporaryDirectory() as root:

@@ -28,8 +28,13 @@ def rebuild(template: Any, saved: dict[str, Any]) -> Any:
     """A dataclass like ``template`` with the values of ``saved`` (``dataclasses.asdict`` output).
 
     Fields that ``saved`` lacks (options added after it was written, e.g. ``compile``) keep
-    ``template``'s value.
+    ``template``'s value. A class whose fields were since rearranged brings an
+    ``upgrade_saved(saved) -> saved`` static method that maps an earlier layout onto today's
+    (e.g. :meth:`agents.actor_critic.ActorCriticConfig.upgrade_saved`).
     """
+    upgrade = getattr(type(template), "upgrade_saved", None)
+    if upgrade is not None:
+        saved = upgrade(saved)
     values = {}
     for f in dataclasses.fields(template):
         if f.name not in saved:

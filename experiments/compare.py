@@ -65,6 +65,7 @@ import tyro
 from tensorboard.backend.event_processing import event_file_loader
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from agents.cores import CoreSpec, flag
 from experiments import rl_stats
 from experiments.atari_scores import SCORES, game_name
 from experiments.common import parse_and_run
@@ -265,12 +266,36 @@ def read_summary(path: Path, tag: str) -> list[Run]:
     return list(runs.values())
 
 
+#: config.json keys that were renamed, earlier name -> today's: the agents' core options, flat
+#: fields (``agent.core``, ``agent.core_size``, ...) until they were nested in one spec
+#: (``agent.core.kind``, ``agent.core.size``, ...). ``--group-by`` takes either name for runs
+#: of either layout, so old and new runs fall into the same groups.
+RENAMED_KEYS: dict[str, str] = {f"agent.{flag(f.name)[2:].replace('-', '_')}": f"agent.core.{f.name}"
+                                for f in dataclasses.fields(CoreSpec)}
+
+
+def config_value(config: dict[str, Any], key: str) -> Any:
+    """``config[key]`` (a run's flattened ``config.json``), also when ``key`` or the run uses
+    the other name of a renamed key (:data:`RENAMED_KEYS`); ``KeyError`` when neither is there."""
+    if key in config:
+        return config[key]
+    others = [new for old, new in RENAMED_KEYS.items() if old == key] + [old for old, new in RENAMED_KEYS.items()
+                                                                           if new == key]
+    for other in others:
+        if other in config:
+            return config[other]
+    raise KeyError(key)
+
+
 def _label(run: Run, keys: Sequence[str]) -> str:
     parts = [run.experiment]
     for key in keys:
-        if key not in run.config:
-            raise ValueError(f"--group-by {key!r}: not in {run.path / 'config.json'}; keys: {sorted(run.config)[:30]}")
-        parts.append(f"{key}={run.config[key]}")
+        try:
+            value = config_value(run.config, key)
+        except KeyError:
+            raise ValueError(f"--group-by {key!r}: not in {run.path / 'config.json'}; "
+                             f"keys: {sorted(run.config)[:30]}") from None
+        parts.append(f"{key}={value}")
     return " ".join(parts)
 
 

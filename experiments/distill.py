@@ -137,7 +137,7 @@ def load_teacher(path: str, device: torch.device) -> Teacher:
         kind = "dqn"
     else:
         if agent.recurrent:
-            raise ValueError(f"{path} is a recurrent policy (--core {agent_config.core}); its action depends on its "
+            raise ValueError(f"{path} is a recurrent policy (--core {agent_config.core.kind}); its action depends on its "
                              "memory, which a tree over the current observation cannot hold")
         policy = agent.policy.eval()
         scores = lambda obs: torch.log_softmax(policy.actor(obs.float()), dim=-1)  # noqa: E731

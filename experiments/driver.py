@@ -12,6 +12,7 @@ import dataclasses
 import math
 import signal
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -175,16 +176,33 @@ def _set(obj: Any, dotted: str, value: Any) -> Any:
     return dataclasses.replace(obj, **{head: _set(getattr(obj, head), rest, value)})
 
 
-def given_flags(args: Any, argv: Sequence[str], prefix: str = "") -> dict[str, Any]:
-    """``{"agent.learning_rate": value}`` for each (nested) option whose flag appears in ``argv``
-    (``--name``, ``--name=...`` or ``--no-name``)."""
+def flag_of(args: Any, dotted: str) -> str:
+    """The command-line flag of the (nested) option ``dotted`` of ``args``: the name its
+    ``tyro.conf.arg`` marker gives it (``agent.core.size`` -> ``--core-size``), else the field's
+    own name (``agent.learning_rate`` -> ``--learning-rate``; the parse omits prefixes)."""
+    parent, _, name = dotted.rpartition(".")
+    try:
+        owner = _get(args, parent) if parent else args
+        hint = typing.get_type_hints(type(owner), include_extras=True).get(name)
+    except (AttributeError, NameError, TypeError):  # no such option here, or an annotation that does not evaluate
+        hint = None
+    for meta in getattr(hint, "__metadata__", ()):
+        if isinstance(getattr(meta, "name", None), str):
+            return "--" + meta.name
+    return "--" + name.replace("_", "-")
+
+
+def given_flags(args: Any, argv: Sequence[str], prefix: str = "", root: Any = None) -> dict[str, Any]:
+    """``{"agent.learning_rate": value}`` for each (nested) option whose flag (:func:`flag_of`)
+    appears in ``argv`` (``--name``, ``--name=...`` or ``--no-name``)."""
+    root = args if root is None else root
     out: dict[str, Any] = {}
     for f in dataclasses.fields(args):
         value = getattr(args, f.name)
         if dataclasses.is_dataclass(value):
-            out.update(given_flags(value, argv, f"{prefix}{f.name}."))
+            out.update(given_flags(value, argv, f"{prefix}{f.name}.", root))
             continue
-        flag = "--" + f.name.replace("_", "-")
+        flag = flag_of(root, f"{prefix}{f.name}")
         if any(a == flag or a.startswith(flag + "=") or a == "--no-" + flag[2:] for a in argv):
             out[f"{prefix}{f.name}"] = value
     return out
@@ -200,11 +218,11 @@ def resume_args(args: Any, algo: Algorithm, saved: dict[str, Any], given: dict[s
         base = preset_base(type(args)(), algo, args.preset)
         given = _given(args, base)
     restored = rebuild(args, saved)
-    conflicts = [f"--{name.split('.')[-1].replace('_', '-')} {value!r} (saved: {_get(restored, name)!r})"
+    conflicts = [f"{flag_of(restored, name)} {value!r} (saved: {_get(restored, name)!r})"
                  for name, value in given.items()
                  if name not in RESUME_CHANGEABLE and value != _get(restored, name)]
     if conflicts:
-        allowed = ", ".join(f"--{n.split('.')[-1].replace('_', '-')}" for n in RESUME_CHANGEABLE[1:])
+        allowed = ", ".join(flag_of(restored, n) for n in RESUME_CHANGEABLE[1:])
         raise ValueError(f"--resume continues a run with its saved settings, and these flags differ from them: "
                          f"{'; '.join(conflicts)}. Drop them or start a new run (flags that may change on "
                          f"resume: {allowed})")

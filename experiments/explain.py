@@ -393,7 +393,7 @@ def explain_agent(args: ExplainArgs, logger: RunLogger, device: torch.device) ->
     return {"env_id": env_id, "steps": steps, "actions": [int(played["action"][t]) if policy.discrete
             else float(played["action"][t][0]) for t in steps], "attributions": attributions,
             "saliency": torch.stack(saliencies), "memory_share": share,
-            "starts": torch.stack(played["starts"]).cpu(), "core": config.core}  # fmt: skip
+            "starts": torch.stack(played["starts"]).cpu(), "core": config.core.kind}  # fmt: skip
 
 
 def run(args: ExplainArgs) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from agents.schedules import linear_schedule
+from agents.schedules import linear_schedule, set_learning_rate  # noqa: F401 (the experiments call it from here)
 from memory_nets import DNC, NTM
 from memory_nets.baseline import LSTMBaseline
 from memory_nets.transformer import GatedTransformerConfig, TransformerSequenceModel
@@ -93,8 +93,3 @@ def annealed_learning_rate(args: Any, seen: int, total: int) -> float:
         return args.learning_rate
     return linear_schedule(args.learning_rate, 0.0, total, seen)
 
-
-def set_learning_rate(optimizer: torch.optim.Optimizer, rate: float) -> None:
-    """Every parameter group of ``optimizer`` at ``rate``."""
-    for group in optimizer.param_groups:
-        group["lr"] = rate

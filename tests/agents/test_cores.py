@@ -96,7 +96,8 @@ def test_a_new_core_is_one_entry_in_the_table(monkeypatch):
     with pytest.raises(ValueError, match="--core-window is an option of the transformer core, not of --core elman"):
         cores.CoreSpec(kind="elman", window=8)
     torch.manual_seed(0)
-    agent = PPO(PPOConfig(num_envs=2, num_steps=4, num_minibatches=1, update_epochs=1, core="elman", core_size=8),
+    agent = PPO(PPOConfig(num_envs=2, num_steps=4, num_minibatches=1, update_epochs=1,
+                          core=cores.CoreSpec(kind="elman", size=8)),
                 (3,), torch.float32, gym.spaces.Discrete(2))
     before = [p.detach().clone() for p in agent.policy.core.parameters()]
     for t in range(4):

@@ -9,21 +9,22 @@ import pytest
 import torch
 
 from agents.a2c import A2C, A2CConfig
+from agents.cores import CoreSpec
 from agents.ppo import PPO, PPOConfig
 from envs import make_env
 from envs.evaluate import evaluate
 from experiments.driver import policy_mode
 
-SIZES = {"lstm": {}, "gru": {}, "ntm": {"core_memory_slots": 8, "core_word_size": 4},
-         "dnc": {"core_memory_slots": 8, "core_word_size": 4}, "transformer": {"core_window": 4, "core_heads": 2},
+SIZES = {"lstm": {}, "gru": {}, "ntm": {"memory_slots": 8, "word_size": 4},
+         "dnc": {"memory_slots": 8, "word_size": 4}, "transformer": {"window": 4, "heads": 2},
          "none": {}}
 
 
 def _agent(core: str, cls=PPO, **kw) -> tuple[PPO, object]:
     torch.manual_seed(0)
     config_cls = PPOConfig if cls is PPO else A2CConfig
-    options = {"num_envs": 4, "num_steps": 48, "core": core, "core_size": 16, "hidden_sizes": (16,),
-               "total_steps": 10_000, **SIZES[core], **kw}
+    options = {"num_envs": 4, "num_steps": 48, "core": CoreSpec(core, size=16, **SIZES[core]), "hidden_sizes": (16,),
+               "total_steps": 10_000, **kw}
     config = config_cls(**options)
     env = make_env("CartPolePositionOnly-v1", num_envs=4, seed=3)
     return cls(config, env.obs_shape, env.obs_dtype, env.single_action_space, seed=1), env
@@ -119,16 +120,37 @@ def test_training_updates_checkpoints_resume_exactly_and_evaluation_keeps_state(
 
 def test_bad_core_configurations_are_one_line_errors() -> None:
     with pytest.raises(ValueError, match="--core-window configure a memory core; give --core"):
-        PPOConfig(core_window=8)
+        PPOConfig(core=CoreSpec(window=8))
+    with pytest.raises(ValueError, match="--bptt configures a memory core; give --core"):
+        PPOConfig(bptt=8)
     with pytest.raises(ValueError, match="--core-window is an option of the transformer core, not of --core lstm"):
-        PPOConfig(core="lstm", core_window=8)
+        PPOConfig(core=CoreSpec("lstm", window=8))
     with pytest.raises(ValueError, match="unknown core 'lstn'"):
-        PPOConfig(core="lstn")  # type: ignore[arg-type]
+        PPOConfig(core=CoreSpec("lstn"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"core must be an agents.cores.CoreSpec .* got 'lstm'"):
+        PPOConfig(core="lstm")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"--compile with --core applies to the ntm and dnc cores .* not to --core gru"):
-        PPOConfig(core="gru", compile=True)
+        PPOConfig(core=CoreSpec("gru"), compile=True)
     with pytest.raises(ValueError, match="num_envs = 4 must divide into num_minibatches = 3"):
-        PPOConfig(core="gru", num_envs=4, num_steps=6, num_minibatches=3)
-    assert dataclasses.replace(PPOConfig(core="dnc", core_memory_slots=8)).core_spec.memory_slots == 8
+        PPOConfig(core=CoreSpec("gru"), num_envs=4, num_steps=6, num_minibatches=3)
+    assert dataclasses.replace(PPOConfig(core=CoreSpec("dnc", memory_slots=8))).core_spec.memory_slots == 8
+    assert PPOConfig().core_spec is None
+
+
+def test_a_configuration_saved_before_the_core_options_were_nested_loads_as_the_same_agent() -> None:
+    """Checkpoints and config files written with the flat fields (``core``, ``core_size``, ...)
+    rebuild into today's nested spec, with the same values."""
+    from experiments.common import rebuild
+
+    today = PPOConfig(core=CoreSpec("dnc", size=32, memory_slots=8, word_size=4), num_minibatches=1, bptt=6)
+    saved = dataclasses.asdict(today)
+    flat = {k: v for k, v in saved.items() if k != "core"}
+    flat.update({"core": "dnc", "core_size": 32, "core_memory_slots": 8, "core_word_size": 4, "core_read_heads": 1,
+                 "core_heads": 4, "core_layers": 1, "core_window": 16})
+    assert rebuild(PPOConfig(), flat) == today
+    assert rebuild(PPOConfig(), saved) == today  # today's layout passes through
+    no_core = {k: v for k, v in dataclasses.asdict(PPOConfig()).items() if k != "core"}
+    assert rebuild(PPOConfig(), {**no_core, "core": None, "core_size": 128}) == PPOConfig()
 
 
 @pytest.mark.slow

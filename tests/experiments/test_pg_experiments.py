@@ -5,7 +5,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from experiments import a2c, driver, ppo, ppo_atari, reinforce
-from foundations.runlog import load_checkpoint
+from foundations.runlog import load_checkpoint, save_checkpoint
 
 QUIET = ["--no-progress", "--device", "cpu", "--seed", "1"]
 
@@ -32,6 +32,34 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, modu
     driver.train(args_b, module.ALGORITHM, stop_step=600)
     resumed, resumed_dir = driver.train(dataclasses.replace(args_b, resume=str(next((tmp_path / "b").iterdir()) / "checkpoint.pt")),
                                         module.ALGORITHM)
+    a = load_checkpoint(straight_dir / "checkpoint.pt")["agent"]
+    b = load_checkpoint(resumed_dir / "checkpoint.pt")["agent"]
+    assert a["updates"] == b["updates"] > 0
+    for key, value in a["policy"].items():
+        assert torch.equal(value, b["policy"][key]), key
+    assert straight.evaluations == resumed.evaluations
+
+
+def test_a_checkpoint_with_the_flat_core_options_of_before_resumes_exactly(tmp_path):
+    """A checkpoint written before the core options were nested (``args.agent`` with flat
+    ``core``, ``core_size``, ... fields) resumes into the same run as one never interrupted, and
+    a core flag given with --resume is still checked against it under its flag's name."""
+    common = ["--env-id", "CartPolePositionOnly-v1", "--core", "gru", "--core-size", "8", "--num-envs", "2",
+              "--num-steps", "32", "--hidden-sizes", "8", "--update-epochs", "1", "--num-minibatches", "1",
+              "--total-steps", "384", "--eval-interval", "0", "--eval-episodes", "2", "--log-interval", "64"]
+    straight, straight_dir = driver.train(_parse(ppo, tmp_path / "a", *common), ppo.ALGORITHM)
+    driver.train(_parse(ppo, tmp_path / "b", *common), ppo.ALGORITHM, stop_step=192)
+    path = next((tmp_path / "b").iterdir()) / "checkpoint.pt"
+    state = load_checkpoint(path)
+    agent = state["args"]["agent"]
+    core = agent.pop("core")
+    assert core["kind"] == "gru" and core["size"] == 8
+    agent.update({"core": "gru", **{f"core_{k}": v for k, v in core.items() if k != "kind"}})
+    save_checkpoint(path, state)
+    with pytest.raises(ValueError, match=r"--core-size 16 \(saved: 8\)"):
+        driver.train(_parse(ppo, tmp_path / "b", *common, "--core-size", "16", "--resume", str(path)), ppo.ALGORITHM,
+                     given={"agent.core.size": 16})
+    resumed, resumed_dir = driver.train(_parse(ppo, tmp_path / "b", "--resume", str(path)), ppo.ALGORITHM)
     a = load_checkpoint(straight_dir / "checkpoint.pt")["agent"]
     b = load_checkpoint(resumed_dir / "checkpoint.pt")["agent"]
     assert a["updates"] == b["updates"] > 0

@@ -191,6 +191,23 @@ def test_compare_bad_input_names_what_exists(tmp_path: Path, capsys: pytest.Capt
     assert "--group-by 'agent.gamma': not in" in capsys.readouterr().err
 
 
+def test_runs_from_before_and_after_the_core_options_were_nested_group_together(tmp_path: Path) -> None:
+    """An old run's config.json has ``agent.core``, a new one's ``agent.core.kind``: either
+    --group-by name puts both in the same group, labelled with the name given."""
+    _write_runs(tmp_path / "runs", envs=("CartPole-v1",))
+    for i, run_dir in enumerate(sorted((tmp_path / "runs").iterdir())):
+        meta = json.loads((run_dir / "config.json").read_text())
+        meta["config"] = {"agent.core": "lstm"} if i % 2 else {"agent.core.kind": "lstm", "agent.core.size": 8}
+        (run_dir / "config.json").write_text(json.dumps(meta))
+    for key in ("agent.core", "agent.core.kind"):
+        r = compare.main([str(tmp_path / "runs"), "--out", str(tmp_path / key), "--last", "1", "--group-by", key])
+        assert {group: len(paths) for group, paths in r["groups"].items()} == {
+            ("CartPole-v1", f"dqn {key}=lstm"): 2, ("CartPole-v1", f"ppo {key}=lstm"): 2}
+    assert compare.config_value({"agent.core_size": 64}, "agent.core.size") == 64
+    with pytest.raises(KeyError):
+        compare.config_value({"agent.core.kind": "gru"}, "agent.core_size")
+
+
 def test_compare_warns_of_broken_event_files_and_unequal_seeds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     runs = tmp_path / "runs"
     _write_runs(runs, envs=("CartPole-v1",), seeds=(1, 2, 3))
