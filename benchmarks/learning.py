@@ -40,7 +40,6 @@ import io
 import json
 import math
 import shlex
-import subprocess
 import sys
 import tomllib
 from collections import defaultdict
@@ -362,12 +361,10 @@ def planned_runs(plan: Sequence[tuple[Task, list[int]]]) -> list[dict[str, Any]]
              "config_index": 0, "config": t.config, "task": t.name} for t, seeds in plan for seed in seeds]
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+def _short(commit: str) -> str:
+    """``<sha>[+modified]`` (:func:`foundations.runlog.source_commit`) with the sha cut to 7."""
+    sha, plus, rest = commit.partition("+")
+    return sha[:7] + plus + rest
 
 
 def _run_folders(root: Path) -> dict[str, Path]:
@@ -546,16 +543,18 @@ def run(args: LearningArgs) -> dict[str, Any]:
             raise SystemExit(128 + swept["stopped"])
         failed = [f"{row.key} {row.status}" + (f" (log: {row.files})" if row.files else "")
                   for row in swept["rows"] if row.status != "done"]
-    head = _commit()
+    from foundations.runlog import source_commit
+
+    head = source_commit()
     scores, curves, missing = score_runs(plan, root, head)
     rows = report_rows(plan, scores, baselines, args.reps)
     files = write_outputs(args, plan, root, scores, curves, rows)
     # A sweep resumes what its storage holds: runs finished by an earlier invocation are scored,
     # not re-run, so a check of a changed tree in an old storage would report the old code.
-    older = sorted({s["commit"][:7] for s in scores if s["commit"] != head})
+    older = sorted({_short(s["commit"]) for s in scores if s["commit"] != head})
     stale = ([] if args.report_only or not older else
              [f"runs in {root} trained at other commits ({', '.join(older)}) were scored, not re-run: "
-              f"to check this tree ({head[:7]}), give a fresh --runs-dir"])
+              f"to check this tree ({_short(head)}), give a fresh --runs-dir"])
     result.update(scores=scores, rows=rows, failed=failed, missing=missing, stale=stale, **files)
     return result
 

@@ -96,15 +96,23 @@ def _hparam_value(v: Any) -> bool | int | float | str:
     return "None" if v is None else v
 
 
-def source_commit() -> str:
+NOT_CODE = ("results", "docs", "*.md")
+"""Tracked paths (git pathspecs) whose changes leave the code a run executes as committed."""
+
+
+def source_commit(root: str | os.PathLike | None = None) -> str:
     """The git commit of this project's source (``<sha>``, ``<sha>+modified`` when tracked files
-    differ from it), or ``"unknown"`` outside a git checkout: recorded in each run's
-    ``config.json`` so a result can be traced to its code."""
-    root = Path(__file__).resolve().parent.parent
+    of the code differ from it), or ``"unknown"`` outside a git checkout: recorded in each run's
+    ``config.json`` so a result can be traced to its code. Changes under :data:`NOT_CODE`
+    (results, pictures, prose) do not mark it: a benchmark that writes its scores into
+    ``results/`` between two batches of runs is still running the commit's code. ``root``: the
+    checkout (default: this project's)."""
+    root = Path(__file__).resolve().parent.parent if root is None else Path(root)
     try:
         sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                *(f":(exclude){p}" for p in NOT_CODE)],
                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"

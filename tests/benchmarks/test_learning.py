@@ -222,6 +222,7 @@ def test_a_crashed_run_is_reported_with_its_log_and_the_rest_is_scored(tmp_path,
     assert "failed: ppo-cartpole__2 failed (log: storage/ppo-cartpole__2/checkpoint_000000/run.log)" in err
     # the stored runs say commit abc1234, not this tree's: scored, and said so
     assert "trained at other commits (abc1234) were scored, not re-run" in err and "fresh --runs-dir" in err
+    assert learning._short("abc1234def5678+modified") == "abc1234+modified"  # a dirty tree's runs say so
     assert "| dqn-cartpole | eval/episodic_return | final | 3 | 480 |" in out
     assert "| ppo-cartpole | eval/episodic_return | final | 2 | 480 |" in out  # the two that ran
     with open(root / "scores.csv", newline="") as f:

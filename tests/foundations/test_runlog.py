@@ -186,3 +186,29 @@ def test_one_process_owns_a_run_directory(tmp_path):
     log.close()
     again = subprocess.run([sys.executable, "-c", code, str(log.run_dir)], capture_output=True, text=True)
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_the_recorded_commit_is_marked_modified_by_code_changes_only(tmp_path) -> None:
+    """A benchmark writing its scores into results/ between batches still runs the commit's code:
+    only a change outside results/, docs/ and prose marks the commit ``+modified``."""
+    import subprocess
+
+    from foundations.runlog import source_commit
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    for name in ("code.py", "results/scores.csv", "README.md"):
+        (tmp_path / name).write_text("1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    sha = git("rev-parse", "HEAD")
+    (tmp_path / "results" / "scores.csv").write_text("2\n")
+    (tmp_path / "README.md").write_text("2\n")
+    assert source_commit(tmp_path) == sha
+    (tmp_path / "code.py").write_text("2\n")
+    assert source_commit(tmp_path) == f"{sha}+modified"
+    assert source_commit(tmp_path / "no-repo-here") == "unknown"
