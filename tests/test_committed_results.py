@@ -46,8 +46,8 @@ def test_the_committed_atari_100k_runs_are_finished_and_their_report_matches_the
 
 def test_the_learning_baselines_are_the_suites_and_their_curves_load():
     """results/learning/<suite>.csv: every row a task and metric of the suites file, every seed
-    of a task there (the classic suite whole, the memory suite's tasks as far as they have run),
-    and the curves beside them readable by experiments.compare."""
+    of a task there, every task of the suite there, and the curves beside them readable by
+    experiments.compare."""
     import csv
 
     from benchmarks import learning
@@ -66,7 +66,6 @@ def test_the_learning_baselines_are_the_suites_and_their_curves_load():
             seen.setdefault((row["task"], row["metric"], row["score_kind"]), set()).add(int(row["seed"]))
         for (name, _, _), seeds in seen.items():
             assert seeds == set(range(1, tasks[name].seeds + 1)), name
-        if suite == "classic":
-            assert {name for name, _, _ in seen} == {t.name for t in tasks.values() if t.suite == "classic"}
+        assert {name for name, _, _ in seen} == {t.name for t in tasks.values() if t.suite == suite}, suite
         for tag in {m for _, m, _ in seen}:
             assert compare.read_summary(path.with_name(f"{suite}-curves.csv"), tag)
