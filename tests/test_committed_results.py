@@ -35,13 +35,16 @@ def test_the_committed_atari_100k_runs_are_finished_and_their_report_matches_the
     from experiments import atari100k
 
     report = ROOT / "results/atari100k/drq_eps/report/results.csv"
-    rows = {r["game"]: r for r in csv.DictReader(open(report))}
-    assert set(rows) >= {"Pong", "Breakout", "Boxing"}
-    for game, row in rows.items():
-        assert int(row["steps"]) == 100_000 and len(row["commit"]) == 40 and (ROOT / row["run_dir"]).is_dir(), game
+    rows = {(r["game"], int(r["seed"])): r for r in csv.DictReader(open(report))}
+    games, seeds = sorted({g for g, _ in rows}), sorted({s for _, s in rows})
+    assert set(games) >= {"Pong", "Breakout", "Boxing"} and 1 in seeds
+    assert set(rows) == {(g, s) for g in games for s in seeds}  # every game at every seed
+    for key, row in rows.items():
+        assert int(row["steps"]) == 100_000 and len(row["commit"]) == 40 and (ROOT / row["run_dir"]).is_dir(), key
     # the committed event files give the same scores again
-    again = atari100k.collect(ROOT / "results/atari100k/drq_eps", "drq_eps", sorted(rows), (1,))
-    assert {r["game"]: round(r["score"], 4) for r in again} == {g: round(float(r["score"]), 4) for g, r in rows.items()}
+    again = atari100k.collect(ROOT / "results/atari100k/drq_eps", "drq_eps", games, tuple(seeds))
+    assert {(r["game"], r["seed"]): round(r["score"], 4) for r in again} == {
+        key: round(float(r["score"]), 4) for key, r in rows.items()}
 
 
 def test_the_learning_baselines_are_the_suites_and_their_curves_load():
