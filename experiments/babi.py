@@ -95,6 +95,9 @@ class BabiArgs:
     bypass_dropout: float = 0.0
     """NTM/DNC: dropout on the controller output's direct path to the output layer, in training
     (ADNC's bypass dropout, Franke et al. 2018; 0: off, as in the papers)."""
+    controller_layer_norm: bool = False
+    """NTM/DNC: layer normalisation in the LSTM controller (gates and cell; Ba et al. 2016, ADNC);
+    off in the papers."""
     model_size: int = 64
     """transformer: width of the residual stream."""
     heads: int = 4

@@ -22,14 +22,15 @@ from memory_nets.transformer import GatedTransformerConfig, TransformerSequenceM
 
 #: Options added after checkpoints of the memory experiments were first written, with the value
 #: those runs trained with: a resumed run continues as it started, whatever today's default.
-OPTIONS_BEFORE_THEY_EXISTED: dict[str, Any] = {"anneal_lr": False, "bypass_dropout": 0.0}
+OPTIONS_BEFORE_THEY_EXISTED: dict[str, Any] = {"anneal_lr": False, "bypass_dropout": 0.0,
+                                               "controller_layer_norm": False}
 
 #: The options each model reads; another model's option changed from its default is refused.
 MODEL_OPTIONS: dict[str, frozenset[str]] = {
     "ntm": frozenset({"controller", "controller_size", "memory_slots", "word_size", "read_heads", "write_heads",
-                      "shift_range", "memory_init", "bypass_dropout", "compile"}),
+                      "shift_range", "memory_init", "bypass_dropout", "controller_layer_norm", "compile"}),
     "dnc": frozenset({"controller", "controller_size", "memory_slots", "word_size", "read_heads", "write_heads",
-                      "memory_init", "bypass_dropout", "compile"}),
+                      "memory_init", "bypass_dropout", "controller_layer_norm", "compile"}),
     "lstm": frozenset({"controller_size"}),
     "transformer": frozenset({"model_size", "heads", "layers", "ff_size", "window", "position"}),
 }
@@ -61,7 +62,8 @@ def make_model(args: Any, input_size: int, output_size: int, device: torch.devic
     if args.model in ("ntm", "dnc"):
         shared = dict(controller=args.controller, controller_size=args.controller_size, memory_slots=args.memory_slots,
                       word_size=args.word_size, read_heads=args.read_heads, write_heads=args.write_heads,
-                      memory_init=args.memory_init, bypass_dropout=getattr(args, "bypass_dropout", 0.0))
+                      memory_init=args.memory_init, bypass_dropout=getattr(args, "bypass_dropout", 0.0),
+                      layer_norm=getattr(args, "controller_layer_norm", False))
         if args.model == "ntm":
             model: nn.Module = NTM(input_size, output_size, device=device, shift_range=args.shift_range, **shared)
         else:

@@ -96,6 +96,43 @@ def test_memory_initialisation_options():
     assert torch.equal(rand.initial_state(2, g1).memory, rand.initial_state(2, g2).memory)
 
 
+@pytest.mark.parametrize("cls", [NTM, DNC])
+def test_the_layer_normalised_controller_is_the_ln_lstm_written_out(cls):
+    """``layer_norm=True``: one controller step equals the LN-LSTM written by hand (each gate's
+    pre-activation normalised over its units, then its gain and shift; the cell normalised before
+    its tanh); the forget gate's shift starts at 1; gradients reach the new parameters; the
+    feedforward controller refuses the option."""
+    torch.manual_seed(0)
+    core = cls(5, 3, layer_norm=True, **SMALL)
+    with torch.no_grad():
+        core.gate_gain.uniform_(0.5, 1.5)
+        core.cell_norm.weight.uniform_(0.5, 1.5)
+        core.cell_norm.bias.uniform_(-0.1, 0.1)
+    assert torch.equal(core.gate_shift[1], torch.ones(16))
+    b, size = 2, 16
+    x, reads, h, c = torch.randn(b, 5), torch.randn(b, core.config.read_heads, core.config.word_size), \
+        torch.randn(b, size), torch.randn(b, size)
+    out, h_new, c_new = core.controller_step(core.project_input(x), reads, h, c)
+    pre = x @ core.w_x.t() + core.bias + torch.cat([reads.flatten(1), h], 1) @ core.w_r.t()
+    gates = []
+    for k in range(4):
+        z = pre[:, k * size:(k + 1) * size]
+        z = (z - z.mean(1, keepdim=True)) / torch.sqrt(z.var(1, unbiased=False, keepdim=True) + 1e-5)
+        gates.append(z * core.gate_gain[k] + core.gate_shift[k])
+    i, f, o, g = torch.sigmoid(gates[0]), torch.sigmoid(gates[1]), torch.sigmoid(gates[2]), torch.tanh(gates[3])
+    c_ref = f * c + i * g
+    cn = (c_ref - c_ref.mean(1, keepdim=True)) / torch.sqrt(c_ref.var(1, unbiased=False, keepdim=True) + 1e-5)
+    h_ref = o * torch.tanh(cn * core.cell_norm.weight + core.cell_norm.bias)
+    torch.testing.assert_close(c_new, c_ref)
+    torch.testing.assert_close(h_new, h_ref)
+    torch.testing.assert_close(out, h_ref.clamp(-core.config.clip, core.config.clip))
+    y, _ = core(torch.randn(4, b, 5))
+    y.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in (core.gate_gain, core.gate_shift))
+    with pytest.raises(ValueError, match="layer_norm normalises the LSTM controller"):
+        cls(5, 3, controller="feedforward", layer_norm=True, **SMALL)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("cls", [NTM, DNC])
 def test_no_nan_over_1000_training_steps_with_extreme_inputs(cls):
