@@ -72,3 +72,27 @@ def test_the_learning_baselines_are_the_suites_and_their_curves_load():
         assert {name for name, _, _ in seen} == {t.name for t in tasks.values() if t.suite == suite}, suite
         for tag in {m for _, m, _ in seen}:
             assert compare.read_summary(path.with_name(f"{suite}-curves.csv"), tag)
+
+
+def test_the_committed_babi_task_1_runs_are_finished_and_their_test_errors_are_their_logs():
+    """results/babi/dnc-qa1-layer-norm/: DNC runs on task 1 with the layer-normalised controller,
+    each finished (its test errors written at the end of its stories), its test_errors.csv the
+    values its event file logged, and the README's claim holds: a seed under the paper's 5%."""
+    import csv
+    import json
+
+    runs = sorted((ROOT / "results/babi/dnc-qa1-layer-norm").glob("*/config.json"))
+    assert len(runs) >= 2
+    errors = []
+    for path in runs:
+        meta = json.loads(path.read_text())
+        config = meta["config"]
+        assert config["model"] == "dnc" and config["controller_layer_norm"] and config["tasks"] == "['1']", path
+        assert len(meta["commit"]) == 40, path
+        rows = {r["task"]: r for r in csv.DictReader(open(path.with_name("test_errors.csv")))}
+        run = compare.find_runs([str(path.parent)])[0]
+        compare.read_scalars(run, "test/error/qa1")
+        assert run.steps.tolist() == [config["num_stories"]], path  # logged once, at the end
+        assert round(float(run.values[0]), 4) == float(rows["1"]["test_error"]), path
+        errors.append(float(rows["1"]["test_error"]))
+    assert min(errors) < 0.05
