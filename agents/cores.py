@@ -198,9 +198,8 @@ class CoreSpec:
         one ``core`` dict; one already nested is returned as it is."""
         if not saved or isinstance(saved.get("core"), dict):
             return dict(saved)
-        legacy = {flag(f.name)[2:].replace("-", "_"): f.name for f in dataclasses.fields(CoreSpec)}
-        out = {k: v for k, v in saved.items() if k not in legacy}
-        spec = {legacy[k]: v for k, v in saved.items() if k in legacy}
+        out = {k: v for k, v in saved.items() if k not in FLAT_FIELDS}
+        spec = {FLAT_FIELDS[k]: v for k, v in saved.items() if k in FLAT_FIELDS}
         if spec:
             out["core"] = spec
         return out
@@ -208,6 +207,11 @@ class CoreSpec:
     @property
     def adapter(self) -> CoreAdapter:
         return ADAPTERS[self.kind]
+
+
+#: Each :class:`CoreSpec` field by the flat agent-configuration field that held it before the
+#: options were nested (``core_size`` -> ``size``): the flag's name with underscores.
+FLAT_FIELDS: dict[str, str] = {flag(f.name)[2:].replace("-", "_"): f.name for f in dataclasses.fields(CoreSpec)}
 
 
 class AgentCore(nn.Module):

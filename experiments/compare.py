@@ -65,7 +65,7 @@ import tyro
 from tensorboard.backend.event_processing import event_file_loader
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from agents.cores import CoreSpec, flag
+from agents.cores import FLAT_FIELDS
 from experiments import rl_stats
 from experiments.atari_scores import SCORES, game_name
 from experiments.common import parse_and_run
@@ -270,8 +270,7 @@ def read_summary(path: Path, tag: str) -> list[Run]:
 #: fields (``agent.core``, ``agent.core_size``, ...) until they were nested in one spec
 #: (``agent.core.kind``, ``agent.core.size``, ...). ``--group-by`` takes either name for runs
 #: of either layout, so old and new runs fall into the same groups.
-RENAMED_KEYS: dict[str, str] = {f"agent.{flag(f.name)[2:].replace('-', '_')}": f"agent.core.{f.name}"
-                                for f in dataclasses.fields(CoreSpec)}
+RENAMED_KEYS: dict[str, str] = {f"agent.{flat}": f"agent.core.{field}" for flat, field in FLAT_FIELDS.items()}
 
 
 def config_value(config: dict[str, Any], key: str) -> Any:

@@ -74,7 +74,7 @@ def test_the_learning_baselines_are_the_suites_and_their_curves_load():
             assert compare.read_summary(path.with_name(f"{suite}-curves.csv"), tag)
 
 
-def test_the_committed_babi_task_1_runs_are_finished_and_their_test_errors_are_their_logs():
+def test_the_committed_babi_runs_are_finished_and_match_their_logs():
     """results/babi/dnc-qa1-layer-norm/: DNC runs on task 1 with the layer-normalised controller,
     each finished (its test errors written at the end of its stories), its test_errors.csv the
     values its event file logged, and the README's claim holds: a seed under the paper's 5%."""
