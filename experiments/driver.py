@@ -192,17 +192,16 @@ def flag_of(args: Any, dotted: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def given_flags(args: Any, argv: Sequence[str], prefix: str = "", root: Any = None) -> dict[str, Any]:
+def given_flags(args: Any, argv: Sequence[str], prefix: str = "") -> dict[str, Any]:
     """``{"agent.learning_rate": value}`` for each (nested) option whose flag (:func:`flag_of`)
     appears in ``argv`` (``--name``, ``--name=...`` or ``--no-name``)."""
-    root = args if root is None else root
     out: dict[str, Any] = {}
     for f in dataclasses.fields(args):
         value = getattr(args, f.name)
         if dataclasses.is_dataclass(value):
-            out.update(given_flags(value, argv, f"{prefix}{f.name}.", root))
+            out.update(given_flags(value, argv, f"{prefix}{f.name}."))
             continue
-        flag = flag_of(root, f"{prefix}{f.name}")
+        flag = flag_of(args, f.name)  # args is the field's owner at this depth
         if any(a == flag or a.startswith(flag + "=") or a == "--no-" + flag[2:] for a in argv):
             out[f"{prefix}{f.name}"] = value
     return out

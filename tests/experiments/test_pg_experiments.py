@@ -56,6 +56,9 @@ def test_a_checkpoint_with_the_flat_core_options_of_before_resumes_exactly(tmp_p
     assert core["kind"] == "gru" and core["size"] == 8
     agent.update({"core": "gru", **{f"core_{k}": v for k, v in core.items() if k != "kind"}})
     save_checkpoint(path, state)
+    argv = ["--core", "gru", "--core-size", "16"]
+    given = driver.given_flags(_parse(ppo, tmp_path / "b", *argv), argv)
+    assert given == {"agent.core.kind": "gru", "agent.core.size": 16}  # nested options found by their flags
     with pytest.raises(ValueError, match=r"--core-size 16 \(saved: 8\)"):
         driver.train(_parse(ppo, tmp_path / "b", *common, "--core-size", "16", "--resume", str(path)), ppo.ALGORITHM,
                      given={"agent.core.size": 16})
