@@ -45,6 +45,10 @@ figures: install
 	  --out docs/figures/learning/classic
 	$(BIN)/python -m experiments.compare results/learning/memory-curves.csv --tag eval/episodic_return --score best \
 	  --baseline ppo-none-repeatprevious --normalize minmax --out docs/figures/learning/memory
+	$(BIN)/python -m benchmarks.length_figure results/learning/memory.csv --env copy --chance 4 \
+	  --out docs/figures/learning/copy-lengths.png
+	$(BIN)/python -m experiments.compare results/pqn/breakout --tag eval/episodic_return --last 1 \
+	  --out docs/figures/pqn/breakout
 	for what in cartpole-po popgym; do \
 	  $(BIN)/python -m experiments.compare results/memory-agents/$$what.csv --tag eval/episodic_return --score best \
 	    --baseline agent.core=none --normalize minmax --out docs/figures/memory-agents/$$what/best; \

@@ -96,3 +96,20 @@ def test_the_committed_babi_runs_are_finished_and_match_their_logs():
         assert round(float(run.values[0]), 4) == float(rows["1"]["test_error"]), path
         errors.append(float(rows["1"]["test_error"]))
     assert min(errors) < 0.05
+
+
+def test_the_committed_pqn_breakout_run_is_finished_and_the_readme_quotes_it():
+    """results/pqn/breakout/: one PQN `atari` run of 1M steps, its commit recorded, an evaluation
+    every 100k steps, and the README's final figure the one its event files give."""
+    import json
+
+    runs = sorted((ROOT / "results/pqn/breakout").glob("*/config.json"))
+    assert len(runs) == 1
+    meta = json.loads(runs[0].read_text())
+    config = meta["config"]
+    assert config["preset"] == "atari" and config["env_id"] == "ALE/Breakout-v5" and len(meta["commit"]) == 40
+    assert config["agent.total_steps"] == 1_000_000 and config["agent.num_envs"] == 8
+    run = compare.find_runs([str(runs[0].parent)])[0]
+    compare.read_scalars(run, "eval/episodic_return")
+    assert run.steps.tolist() == [100_000 * k for k in range(1, 11)]  # the resume at 700k left no gap or repeat
+    assert f"**{run.values[-1]:.1f}** at 1M" in (ROOT / "README.md").read_text()
