@@ -49,6 +49,8 @@ figures: install
 	  --out docs/figures/learning/copy-lengths.png
 	$(BIN)/python -m experiments.compare results/pqn/breakout --tag eval/episodic_return --last 1 \
 	  --out docs/figures/pqn/breakout
+	$(BIN)/python -m experiments.babi_report results/babi/joint-qa1-qa2 --difference dnc lstm \
+	  --difference transformer lstm --out docs/figures/babi/joint-qa1-qa2
 	for what in cartpole-po popgym; do \
 	  $(BIN)/python -m experiments.compare results/memory-agents/$$what.csv --tag eval/episodic_return --score best \
 	    --baseline agent.core=none --normalize minmax --out docs/figures/memory-agents/$$what/best; \

@@ -91,8 +91,10 @@ def summarise(runs: Sequence[BabiRun], keys: Sequence[str]) -> dict[str, dict]:
 
 
 def _cell(value: tuple[float, float, float, list[float]]) -> str:
+    """``mean [low, high] (per seed)``; no interval from one seed (a bootstrap of one value is not one)."""
     mean, low, high, values = value
-    return f"{mean:.3f} [{low:.3f}, {high:.3f}] ({' / '.join(f'{v:.3f}' for v in values)})"
+    seeds = " / ".join(f"{v:.3f}" for v in values)
+    return f"{mean:.3f} ({seeds})" if len(values) < 2 else f"{mean:.3f} [{low:.3f}, {high:.3f}] ({seeds})"
 
 
 def write(summary: dict[str, dict], out: Path, differences: Sequence[tuple[str, str]] = ()) -> Path:
@@ -110,8 +112,12 @@ def write(summary: dict[str, dict], out: Path, differences: Sequence[tuple[str, 
             rows.append([label, " ".join(map(str, g["seeds"])), t, f"{mean:.4f}", f"{low:.4f}", f"{high:.4f}",
                          " ".join(f"{v:.4f}" for v in values)])
     note = ["", "Test error (fraction of the 1,000 test questions per task with a wrong answer word): mean over "
-            "seeds [95% bootstrap interval] (per seed)."]
+            "seeds [95% bootstrap interval, from two seeds or more] (per seed)."]
     for a, b in differences:
+        if min(len(summary[a]["seeds"]), len(summary[b]["seeds"])) < 2:
+            note.append(f"Mean error, {a} minus {b}: "
+                        f"{summary[a]['mean'][0] - summary[b]['mean'][0]:+.3f} (no interval: a group has one seed).")
+            continue
         low, high = rl_stats.bootstrap_difference_ci(np.array(summary[a]["mean"][3]), np.array(summary[b]["mean"][3]))
         diff = summary[a]["mean"][0] - summary[b]["mean"][0]
         note.append(f"Mean error, {a} minus {b}: {diff:+.3f} [{low:+.3f}, {high:+.3f}].")
@@ -131,8 +137,8 @@ def _draw(summary: dict[str, dict], tasks: Sequence[int], path: Path) -> None:
         values = [g["tasks"].get(t) for t in tasks] + [g["mean"]]
         x = np.arange(len(columns)) + (i - (len(summary) - 1) / 2) * width
         means = np.array([np.nan if v is None else v[0] for v in values])
-        err = np.array([[0, 0] if v is None else [v[0] - v[1], v[2] - v[0]] for v in values]).T
-        ax.bar(x, means, width, yerr=err, capsize=3, label=f"{label} ({len(g['seeds'])} seeds)")
+        err = np.array([[0, 0] if v is None or len(v[3]) < 2 else [v[0] - v[1], v[2] - v[0]] for v in values]).T
+        ax.bar(x, means, width, yerr=err, capsize=3, label=f"{label} ({len(g['seeds'])} seed{'s' * (len(g['seeds']) > 1)})")
     ax.axhline(FAILED, color="k", linestyle="--", linewidth=1, label="5% (failed above)")
     ax.set_xticks(np.arange(len(columns)), columns)
     ax.set_ylabel("test error")

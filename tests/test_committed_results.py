@@ -113,3 +113,31 @@ def test_the_committed_pqn_breakout_run_is_finished_and_the_readme_quotes_it():
     compare.read_scalars(run, "eval/episodic_return")
     assert run.steps.tolist() == [100_000 * k for k in range(1, 11)]  # the resume at 700k left no gap or repeat
     assert f"**{run.values[-1]:.1f}** at 1M" in (ROOT / "README.md").read_text()
+
+
+def test_the_committed_babi_joint_runs_are_finished_and_their_report_is_theirs():
+    """results/babi/joint-qa1-qa2/: DNC, LSTM and transformer runs on tasks 1 and 2 jointly at one
+    budget, each finished (its test errors logged once, at its last story, and the same in its
+    test_errors.csv); the committed report is babi_report's of exactly these runs, and the
+    README's claim holds: the DNC's mean test error below the LSTM's."""
+    import csv
+
+    from experiments import babi_report
+
+    root = ROOT / "results/babi/joint-qa1-qa2"
+    runs = babi_report.find_runs([str(root)])
+    babi_report.check_comparable(runs)
+    assert {r.config["model"] for r in runs} == {"dnc", "lstm", "transformer"}
+    for run in runs:
+        assert run.config["tasks"] == "['1', '2']" and set(run.errors) == {1, 2}, run.path
+        for task, error in run.errors.items():
+            found = compare.find_runs([str(run.path)])[0]
+            compare.read_scalars(found, f"test/error/qa{task}")
+            assert found.steps.tolist() == [run.config["num_stories"]], run.path
+            assert round(float(found.values[0]), 4) == error, run.path
+    summary = babi_report.summarise(runs, ["model"])
+    committed = list(csv.DictReader(open(ROOT / "docs/figures/babi/joint-qa1-qa2/errors.csv")))
+    assert {(r["group"], r["task"]): float(r["mean_error"]) for r in committed} == {
+        (group, str(task)): round(value[0], 4)
+        for group, g in summary.items() for task, value in [*g["tasks"].items(), ("mean", g["mean"])]}
+    assert summary["dnc"]["mean"][0] < summary["lstm"]["mean"][0]

@@ -88,3 +88,10 @@ def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys, argv, message)
         babi_report.main([*argv, "--out", str(tmp_path / "report")])
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and message in err and len(err.splitlines()) == 1
+
+
+def test_one_seed_gets_no_interval_and_no_difference_interval(runs, tmp_path):
+    _run(runs / "ntm", "ntm", 1, {1: 0.3, 2: 0.4})
+    text = babi_report.main([str(runs), "--difference", "ntm", "lstm", "--out", str(tmp_path / "report")]).read_text()
+    assert "| ntm | 1 | 0.300 (0.300) | 0.400 (0.400) | 0.350 (0.350) | 2 |" in text
+    assert "Mean error, ntm minus lstm: -0.180 (no interval: a group has one seed)." in text
