@@ -36,11 +36,16 @@ def read_points(path: Path, env: str, prefix: str) -> Points:
     """IQM and interval over seeds of every ``<prefix><length>`` metric of the tasks on ``env``."""
     pattern = re.compile(re.escape(prefix) + r"(\d+)$")
     scores: dict[tuple[str, int], list[float]] = defaultdict(list)
+    seen: set[tuple[str, int, str]] = set()
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             match = pattern.match(row["metric"])
             if row["env"] == env and match:
-                scores[row["task"], int(match.group(1))].append(float(row["score"]))
+                key = (row["task"], int(match.group(1)))
+                if (*key, row["seed"]) in seen:  # a seed twice would weigh it double
+                    raise ValueError(f"{path} holds {row['task']} {row['metric']} seed {row['seed']} twice")
+                seen.add((*key, row["seed"]))
+                scores[key].append(float(row["score"]))
     if not scores:
         raise ValueError(f"{path} has no metric {prefix}<length> of a task on env {env!r}")
     rng = np.random.default_rng(0)  # the intervals are a fixed function of the file

@@ -31,8 +31,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import rl_stats
-
-FAILED = 0.05
+from experiments.babi import FAILED
 
 
 @dataclass
@@ -73,7 +72,12 @@ def summarise(runs: Sequence[BabiRun], keys: Sequence[str]) -> dict[str, dict]:
     """Per group: seeds, per task (mean, low, high, values), mean error and failed tasks per seed."""
     groups: dict[str, list[BabiRun]] = {}
     for run in sorted(runs, key=lambda r: (r.label(keys), r.seed)):
-        groups.setdefault(run.label(keys), []).append(run)
+        members = groups.setdefault(run.label(keys), [])
+        twin = next((m for m in members if m.seed == run.seed), None)
+        if twin is not None:  # the same seed twice would weigh it double
+            raise ValueError(f"two runs of {run.label(keys)} with seed {run.seed} ({twin.path}, {run.path}): "
+                             f"give one of them, or --group-by a key that tells them apart")
+        members.append(run)
     summary = {}
     for label, members in groups.items():
         tasks = sorted(members[0].errors)
@@ -171,7 +175,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
         check_comparable(runs)
     except ValueError as e:
         parser.exit(2, f"error: {e}\n")
-    summary = summarise(runs, args.group_by)
+    try:
+        summary = summarise(runs, args.group_by)
+    except ValueError as e:
+        parser.exit(2, f"error: {e}\n")
     for pair in args.difference:
         absent = [g for g in pair if g not in summary]
         if absent:

@@ -56,11 +56,14 @@ def test_table_and_picture(results, tmp_path):
     (["missing.csv"], "does not exist"),
     (["{results}", "--env", "nope"], "no metric eval/bit_error/len_<length> of a task on env 'nope'"),
     (["{bad}"], "is not a learning-suite results file (it has no column 'metric')"),
+    (["{twice}"], "holds ntm-copy eval/bit_error/len_20 seed 1 twice"),
 ])
 def test_bad_input_is_one_line_and_exit_2(results, tmp_path, capsys, argv, message):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
-    argv = [a.format(results=results, bad=bad) for a in argv]
+    twice = tmp_path / "twice.csv"
+    twice.write_text(results.read_text() + results.read_text().splitlines(keepends=True)[1])
+    argv = [a.format(results=results, bad=bad, twice=twice) for a in argv]
     with pytest.raises(SystemExit) as exit_info:
         length_figure.main([*argv, "--out", str(tmp_path / "x.png")])
     assert exit_info.value.code == 2

@@ -95,3 +95,11 @@ def test_one_seed_gets_no_interval_and_no_difference_interval(runs, tmp_path):
     text = babi_report.main([str(runs), "--difference", "ntm", "lstm", "--out", str(tmp_path / "report")]).read_text()
     assert "| ntm | 1 | 0.300 (0.300) | 0.400 (0.400) | 0.350 (0.350) | 2 |" in text
     assert "Mean error, ntm minus lstm: -0.180 (no interval: a group has one seed)." in text
+
+
+def test_the_same_seed_twice_in_a_group_is_refused(runs, tmp_path, capsys):
+    _run(runs / "again", "dnc", 2, {1: 0.0, 2: 0.1})
+    with pytest.raises(SystemExit) as e:
+        babi_report.main([str(runs), "--out", str(tmp_path / "report")])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "two runs of dnc with seed 2" in err and len(err.splitlines()) == 1
