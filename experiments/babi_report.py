@@ -118,12 +118,11 @@ def write(summary: dict[str, dict], out: Path, differences: Sequence[tuple[str, 
     note = ["", "Test error (fraction of the 1,000 test questions per task with a wrong answer word): mean over "
             "seeds [95% bootstrap interval, from two seeds or more] (per seed)."]
     for a, b in differences:
+        diff = summary[a]["mean"][0] - summary[b]["mean"][0]
         if min(len(summary[a]["seeds"]), len(summary[b]["seeds"])) < 2:
-            note.append(f"Mean error, {a} minus {b}: "
-                        f"{summary[a]['mean'][0] - summary[b]['mean'][0]:+.3f} (no interval: a group has one seed).")
+            note.append(f"Mean error, {a} minus {b}: {diff:+.3f} (no interval: a group has one seed).")
             continue
         low, high = rl_stats.bootstrap_difference_ci(np.array(summary[a]["mean"][3]), np.array(summary[b]["mean"][3]))
-        diff = summary[a]["mean"][0] - summary[b]["mean"][0]
         note.append(f"Mean error, {a} minus {b}: {diff:+.3f} [{low:+.3f}, {high:+.3f}].")
     markdown = out / "errors.md"
     markdown.write_text("\n".join(lines + note) + "\n")
