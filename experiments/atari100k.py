@@ -40,7 +40,15 @@ import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from experiments import compare, rl_stats, sweep
-from experiments.atari100k_published import AGGREGATES, ALGORITHMS, GAMES, PRESET_OF, published
+from experiments.atari100k_published import (
+    AGGREGATES,
+    ALGORITHMS,
+    GAMES,
+    PER_GAME,
+    PRESET_OF,
+    SOURCES,
+    published,
+)
 from experiments.atari_scores import human_normalized
 from experiments.common import parse_and_run, resolve_device
 
@@ -105,8 +113,9 @@ def sweep_args(args: Atari100kArgs, device: str) -> sweep.SweepArgs:
 
 
 def _events(run_dir: Path) -> tuple[list[float], dict[str, list[tuple[int, float]]]]:
-    """Wall times of every logged scalar point and the points of the tags the report uses."""
-    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    """Wall times of every logged scalar point and the points of the tags the report uses. A resumed
+    run logs again the steps after its checkpoint; those points stay (no purge): their time was spent."""
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0}, purge_orphaned_data=False)
     acc.Reload()
     times: list[float] = []
     points: dict[str, list[tuple[int, float]]] = {}
@@ -147,6 +156,17 @@ def collect(root: Path, preset: str, names: Sequence[str], seeds: Sequence[int])
                          "wall_time_s": round(active_seconds(times)), "commit": meta.get("commit", "unknown"),
                          "run_dir": str(run_dir), "config": json.dumps(meta.get("config", {}), sort_keys=True)})
     return rows
+
+def published_aggregates(names: Sequence[str]) -> dict[str, float]:
+    """Per published algorithm with a mean on every game of ``names``: the mean over those games of
+    the human-normalised published means (what our mean human-normalised score is set beside)."""
+    return {a: float(np.mean([human_normalized(f"ALE/{g}-v5", PER_GAME[a][g]) for g in names]))
+            for a in ALGORITHMS if a in PER_GAME and all(g in PER_GAME[a] for g in names)}
+
+
+def _interval(values: tuple[float, float, float]) -> str:
+    point, low, high = values
+    return f"{point:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def _fmt(x: float | None, digits: int = 1) -> str:
@@ -192,18 +212,34 @@ def write_report(args: Atari100kArgs) -> dict[str, Any]:
         game, n, mean, low, high, lowest, highest, hns, *refs, gap = row
         lines.append(f"| {game} | {n} | {_fmt(mean)} [{_fmt(low)}, {_fmt(high)}] | {_fmt(lowest)} to {_fmt(highest)} | "
                      f"{_fmt(hns, 3)} | " + " | ".join(_fmt(r) for r in refs) + f" | {_fmt(gap, 3)} |")
+    run_dirs = tuple(r["run_dir"] for r in rows)
+    report = compare.run(compare.CompareArgs(run_dirs=run_dirs, tag=EVAL_TAG, out=str(out), last=1))
+    curves = compare.run(compare.CompareArgs(run_dirs=run_dirs, out=str(out / "curves"), last=10, each_seed=True))
+    played = [row[0] for row in table]
+    against = published_aggregates(played)
+    (ours_mean, ours_iqm), = ((a["mean"], a["IQM"]) for a in report["aggregates"].values())
+    seeds = sorted({r["seed"] for r in rows})
+    lines += ["", f"| over {', '.join(played)} | mean human-normalised [95% CI] | IQM [95% CI] | source |",
+              "|---|---|---|---|",
+              f"| ours ({args.preset}, seeds {', '.join(map(str, seeds))}) | {_interval(ours_mean)} | "
+              f"{_interval(ours_iqm)} | these runs (stratified bootstrap over seeds) |"]
+    lines += [f"| {a} published | {_fmt(v, 3)} | n/a (per-game means only) | {SOURCES[a]} |" for a, v in against.items()]
+    verdict = ""
+    if ours in against:
+        _, low, high = ours_mean
+        where = "above" if low > against[ours] else "below" if high < against[ours] else "not distinguishable from"
+        verdict = (f" Ours is {where} {ours}'s published {against[ours]:.3f} on these games: the mean's interval "
+                   f"[{low:.3f}, {high:.3f}] {'includes' if low <= against[ours] <= high else 'excludes'} it.")
     aggregate = ", ".join(f"{a} {v['median']:.3f} / {v['mean']:.3f}" for a, v in AGGREGATES.items())
     walls = [r["wall_time_s"] for r in rows]
     note = (f"\nFinal scores: mean of {args.eval_episodes} evaluation games after 100k agent steps, mean over seeds "
             "with its 95% bootstrap interval and the lowest and highest seed (what one run may give). "
-            f"Published per-game means and 26-game human-normalised median / mean ({aggregate}) from the rliable "
-            f"release (experiments/atari100k_published.py). Active wall time per run: median {np.median(walls) / 3600:.2f} h "
-            f"({len(rows)} run(s)).\n")
+            f"Published per-game means and 26-game human-normalised median / mean ({aggregate}); sources in "
+            f"experiments/atari100k_published.py.{verdict} Active wall time per run: median "
+            f"{np.median(walls) / 3600:.2f} h ({len(rows)} run(s)).\n")
     (out / "published.md").write_text("\n".join(lines) + "\n" + note)
-    run_dirs = tuple(r["run_dir"] for r in rows)
-    report = compare.run(compare.CompareArgs(run_dirs=run_dirs, tag=EVAL_TAG, out=str(out), last=1))
-    curves = compare.run(compare.CompareArgs(run_dirs=run_dirs, out=str(out / "curves"), last=10))
-    return {"rows": rows, "published": table, "compare": report, "curves": curves, "out": out}
+    return {"rows": rows, "published": table, "published_aggregates": against, "compare": report, "curves": curves,
+            "out": out}
 
 
 def run(args: Atari100kArgs) -> dict[str, Any]:

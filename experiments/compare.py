@@ -104,6 +104,9 @@ class CompareArgs:
     is compared per env: difference of mean scores with a 95% bootstrap interval over seeds."""
     points: int = 100
     """points of the common step grid of the curves."""
+    each_seed: bool = False
+    """draw each run's curve as a thin line beside its group's mean and band (what one seed does,
+    not only the average)."""
     group_by: tuple[str, ...] = ()
     """configuration keys (as in config.json, e.g. agent.double) that label groups besides the experiment."""
     normalize: Literal["auto", "human", "minmax", "none"] = "auto"
@@ -401,6 +404,9 @@ def run(args: CompareArgs) -> dict[str, Any]:
             lo, hi = rl_stats.bootstrap_mean_ci(curves, args.reps, rng=rng)
             line = ax.plot(grid, curves.mean(0), label=f"{label} ({len(members)} seeds)")[0]
             ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.25)
+            if args.each_seed:  # on the mean's grid, so a seed is drawn as densely as the mean
+                for curve in curves:
+                    ax.plot(grid, curve, color=line.get_color(), alpha=0.45, linewidth=0.6)
         ax.set(title=env, xlabel="step", ylabel=args.tag)
         ax.legend(fontsize=8)
         fig.tight_layout()

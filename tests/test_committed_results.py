@@ -30,21 +30,30 @@ def test_every_picture_the_readme_shows_exists_and_the_results_stay_small():
 
 
 def test_the_committed_atari_100k_runs_are_finished_and_their_report_matches_them():
+    """results/atari100k/<preset>/: drq_eps always, der once committed; every game at every seed,
+    each run finished (100k steps, 100 evaluation games, its commit recorded), and the committed
+    event files give the report's scores again."""
     import csv
+    import json
 
     from experiments import atari100k
 
-    report = ROOT / "results/atari100k/drq_eps/report/results.csv"
-    rows = {(r["game"], int(r["seed"])): r for r in csv.DictReader(open(report))}
-    games, seeds = sorted({g for g, _ in rows}), sorted({s for _, s in rows})
-    assert set(games) >= {"Pong", "Breakout", "Boxing"} and 1 in seeds
-    assert set(rows) == {(g, s) for g in games for s in seeds}  # every game at every seed
-    for key, row in rows.items():
-        assert int(row["steps"]) == 100_000 and len(row["commit"]) == 40 and (ROOT / row["run_dir"]).is_dir(), key
-    # the committed event files give the same scores again
-    again = atari100k.collect(ROOT / "results/atari100k/drq_eps", "drq_eps", games, tuple(seeds))
-    assert {(r["game"], r["seed"]): round(r["score"], 4) for r in again} == {
-        key: round(float(r["score"]), 4) for key, r in rows.items()}
+    presets = sorted(p.parent.parent.name for p in (ROOT / "results/atari100k").glob("*/report/results.csv"))
+    assert "drq_eps" in presets
+    for preset in presets:
+        report = ROOT / f"results/atari100k/{preset}/report/results.csv"
+        rows = {(r["game"], int(r["seed"])): r for r in csv.DictReader(open(report))}
+        games, seeds = sorted({g for g, _ in rows}), sorted({s for _, s in rows})
+        assert set(games) >= {"Pong", "Breakout", "Boxing"} and 1 in seeds, preset
+        assert set(rows) == {(g, s) for g in games for s in seeds}, preset  # every game at every seed
+        for key, row in rows.items():
+            config = json.loads(row["config"])
+            assert int(row["steps"]) == 100_000 and len(row["commit"]) == 40 and (ROOT / row["run_dir"]).is_dir(), key
+            assert config["loop.eval_episodes"] == 100 and config["preset"] == row["preset"] == preset, key
+        # the committed event files give the same scores again
+        again = atari100k.collect(ROOT / f"results/atari100k/{preset}", preset, games, tuple(seeds))
+        assert {(r["game"], r["seed"]): round(r["score"], 4) for r in again} == {
+            key: round(float(r["score"]), 4) for key, r in rows.items()}, preset
 
 
 def test_the_learning_baselines_are_the_suites_and_their_curves_load():

@@ -4,19 +4,38 @@ import csv
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from experiments import atari100k, dqn_atari, driver
-from experiments.atari100k_published import AGGREGATES, GAMES, PER_GAME, PRESET_OF
-from experiments.atari_scores import SCORES
+from experiments.atari100k_published import AGGREGATES, GAMES, PER_GAME, PRESET_OF, SOURCES
+from experiments.atari_scores import SCORES, human_normalized
 
 
 def test_the_26_games_have_reference_scores_and_the_published_data_is_consistent():
     assert len(GAMES) == 26 and all(g in SCORES for g in GAMES)
     assert atari100k.games(["all26"]) == list(GAMES)
-    assert set(PRESET_OF.values()) <= set(AGGREGATES)
+    assert set(PRESET_OF.values()) <= set(AGGREGATES) and set(AGGREGATES) == set(SOURCES)
     assert PER_GAME["DrQ(eps)"]["Pong"] == -8.5 and set(PER_GAME["DrQ(eps)"]) <= set(GAMES)
+
+
+def test_the_der_paper_per_game_means_give_its_26_game_aggregates():
+    """The 26 per-game means stored for DER reproduce the median and mean human-normalised scores
+    that van Hasselt et al. 2019 print (0.161 / 0.285): the figures are that paper's, all of them."""
+    scores = PER_GAME["DER"]
+    assert set(scores) == set(GAMES)
+    normalised = np.array([human_normalized(f"ALE/{g}-v5", scores[g]) for g in GAMES])
+    assert round(float(np.median(normalised)), 3) == AGGREGATES["DER"]["median"] == 0.161
+    assert round(float(normalised.mean()), 3) == AGGREGATES["DER"]["mean"] == 0.285
+
+
+def test_the_published_means_over_the_games_played():
+    """DrQ(eps)'s mean human-normalised score on Pong, Breakout and Boxing is the 0.446 the issue
+    and README quote; an algorithm without a mean on every game played is left out."""
+    three = atari100k.published_aggregates(["Pong", "Breakout", "Boxing"])
+    assert round(three["DrQ(eps)"], 3) == 0.446 and round(three["DER"], 3) == 0.018 and "SPR" not in three
+    assert set(atari100k.published_aggregates(["Alien"])) == {"DER"}
 
 
 def test_the_sweep_runs_the_preset_with_the_protocol():
@@ -99,8 +118,13 @@ def test_the_report_of_finished_runs_sits_beside_the_published_scores(tmp_path):
     table = (out / "published.md").read_text()
     pong = next(line for line in table.splitlines() if line.startswith("| Pong |"))
     gap = (score + 20.7) / 35.3 - (-8.5 + 20.7) / 35.3
-    assert "| -8.5 |" in pong and pong.endswith(f"| {gap:,.3f} |") and "n/a" in pong  # DER / SPR: not stored
-    assert "Boxing" not in table  # not run: no row
+    assert "| -19.3 | -8.5 | n/a |" in pong and pong.endswith(f"| {gap:,.3f} |")  # DER, DrQ(eps); SPR: not stored
+    assert "Boxing" not in table.split("\n\n")[0]  # not run: no row
+    # the mean human-normalised score over the games played, ours with its interval, beside the published
+    ours = next(line for line in table.splitlines() if line.startswith("| ours (drq_eps, seeds 1) |"))
+    assert ours.count("[") == 2  # mean and IQM, each with its interval
+    assert "| DrQ(eps) published | 0.346 |" in table and "| DER published | 0.040 |" in table
+    assert "DrQ(eps)'s published 0.346 on these games" in table
     assert (out / "aggregates.md").is_file() and (out / "curves").is_dir()
     # one evaluation per run draws no curve; the training returns do
     assert not list(out.glob("curves-*.png")) and (out / "curves" / "curves-ALE-Pong-v5.png").is_file()

@@ -108,6 +108,28 @@ def test_compare_report_numbers_and_pictures(tmp_path: Path) -> None:
     assert 0 <= float(dqn["median wall time (min)"]) < 1
 
 
+def test_each_seed_draws_every_run_beside_the_mean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--each-seed adds one thin line per run, on the mean's grid, with the run's own values there."""
+    _write_runs(tmp_path / "runs", envs=("ALE/Pong-v5",))
+    axes = []
+    subplots = compare.plt.subplots
+
+    def keep(*a, **k):
+        fig, ax = subplots(*a, **k)
+        axes.append(ax)
+        return fig, ax
+
+    monkeypatch.setattr(compare.plt, "subplots", keep)
+    for each_seed in (False, True):
+        axes.clear()
+        compare.run(compare.CompareArgs(run_dirs=(str(tmp_path / "runs"),), out=str(tmp_path / "r"), each_seed=each_seed))
+        lines = axes[0].lines  # the first figure is Pong's curves
+        assert len(lines) == (6 if each_seed else 2)  # 2 groups, + 2 seeds each
+    mean, seed1, seed2 = lines[0], lines[1], lines[2]  # dqn: its mean, then its seeds
+    np.testing.assert_allclose(seed1.get_ydata(), np.asarray(seed1.get_xdata()) / 100)  # seed 1: return = step / 100
+    np.testing.assert_allclose(mean.get_ydata(), (seed1.get_ydata() + seed2.get_ydata()) / 2)
+
+
 def test_differences_from_a_baseline_with_their_bootstrap_intervals(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     _write_runs(tmp_path / "runs", envs=("CartPole-v1",))
     r = compare.main([str(tmp_path / "runs"), "--out", str(tmp_path / "report"), "--score", "best",
