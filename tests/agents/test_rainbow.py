@@ -236,6 +236,11 @@ def test_epsilon_decays_after_the_warm_up_when_asked():
     assert agent.epsilon(0) == agent.epsilon(1_600) == 1.0
     assert agent.epsilon(1_600 + 2_500) == pytest.approx(0.505)
     assert agent.epsilon(6_600) == agent.epsilon(50_000) == pytest.approx(0.01)
+    # DER.gin: the same function over 2,000 steps (noisy nets act besides it)
+    der = DQN(dataclasses.replace(PRESETS["der"], buffer_size=100), (4, 84, 84), torch.uint8, 3)
+    assert der.epsilon(0) == der.epsilon(1_600) == 1.0
+    assert der.epsilon(1_600 + 1_000) == pytest.approx(0.505)
+    assert der.epsilon(3_600) == der.epsilon(50_000) == pytest.approx(0.01)
 
 
 def test_presets_are_the_published_settings():
