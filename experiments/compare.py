@@ -48,6 +48,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import logging
 import re
 import sys
 from collections import defaultdict
@@ -204,9 +205,19 @@ def event_file_problem(path: Path) -> str | None:
 
 
 def read_scalars(run: Run, tag: str) -> set[str]:
-    """Load ``tag`` into ``run.steps`` / ``run.values``; returns every scalar tag the run has."""
+    """Load ``tag`` into ``run.steps`` / ``run.values``; returns every scalar tag the run has.
+
+    A resumed run's new event file logs again the steps after its checkpoint; the accumulator
+    keeps the newer points (purging the superseded ones, as wanted) and would warn of a
+    "TensorFlow restart" for each resume, so its logger is quieted while it reads."""
     events = EventAccumulator(str(run.path), size_guidance={"scalars": 0})
-    events.Reload()
+    tb_logger = logging.getLogger("tensorboard")
+    level = tb_logger.level
+    tb_logger.setLevel(logging.ERROR)
+    try:
+        events.Reload()
+    finally:
+        tb_logger.setLevel(level)
     tags = set(events.Tags().get("scalars", []))
     if tag in tags:
         points = events.Scalars(tag)

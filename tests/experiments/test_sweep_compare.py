@@ -130,6 +130,31 @@ def test_each_seed_draws_every_run_beside_the_mean(tmp_path: Path, monkeypatch: 
     np.testing.assert_allclose(mean.get_ydata(), (seed1.get_ydata() + seed2.get_ydata()) / 2)
 
 
+def test_a_resumed_run_reads_its_newer_points_without_a_restart_warning(tmp_path: Path,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """A run resumed from a step-500 checkpoint logs 600.. again in a new event file (with the purge
+    step foundations.runlog gives): compare keeps the newer points and TensorBoard's "TensorFlow
+    restart" warning is not shown."""
+    import logging
+
+    run_dir = tmp_path / "ALE-Pong-v5__dqn__1__1000"
+    first = SummaryWriter(str(run_dir), filename_suffix=".a")
+    for step in range(0, 801, 100):
+        first.add_scalar("charts/episodic_return", 1.0, step)
+    first.close()
+    second = SummaryWriter(str(run_dir), filename_suffix=".b", purge_step=501)  # as foundations.runlog resumes
+    for step in range(600, 1001, 100):
+        second.add_scalar("charts/episodic_return", 2.0, step)
+    second.close()
+    (run_dir / "config.json").write_text(json.dumps({"env_id": "ALE/Pong-v5", "experiment": "dqn", "seed": 1}))
+    run = compare.find_runs([str(run_dir)])[0]
+    with caplog.at_level(logging.WARNING):
+        compare.read_scalars(run, "charts/episodic_return")
+    assert run.steps.tolist() == [0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]
+    assert run.values.tolist() == [1.0] * 6 + [2.0] * 5
+    assert not [r for r in caplog.records if r.name.startswith("tensorboard")]
+
+
 def test_differences_from_a_baseline_with_their_bootstrap_intervals(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     _write_runs(tmp_path / "runs", envs=("CartPole-v1",))
     r = compare.main([str(tmp_path / "runs"), "--out", str(tmp_path / "report"), "--score", "best",
