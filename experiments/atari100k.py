@@ -164,9 +164,9 @@ def published_aggregates(names: Sequence[str]) -> dict[str, float]:
             for a in ALGORITHMS if a in PER_GAME and all(g in PER_GAME[a] for g in names)}
 
 
-def _interval(values: tuple[float, float, float]) -> str:
+def _interval(values: tuple[float, float, float], one_seed: bool = False) -> str:
     point, low, high = values
-    return f"{point:.3f} [{low:.3f}, {high:.3f}]"
+    return f"{point:.3f} (one seed: no interval)" if one_seed else f"{point:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def _fmt(x: float | None, digits: int = 1) -> str:
@@ -210,7 +210,8 @@ def write_report(args: Atari100kArgs) -> dict[str, Any]:
     lines = ["| " + " | ".join(short) + " |", "|" + "---|" * len(short)]
     for row in table:
         game, n, mean, low, high, lowest, highest, hns, *refs, gap = row
-        lines.append(f"| {game} | {n} | {_fmt(mean)} [{_fmt(low)}, {_fmt(high)}] | {_fmt(lowest)} to {_fmt(highest)} | "
+        spread = f"[{_fmt(low)}, {_fmt(high)}]" if n > 1 else "(one seed: no interval)"
+        lines.append(f"| {game} | {n} | {_fmt(mean)} {spread} | {_fmt(lowest)} to {_fmt(highest)} | "
                      f"{_fmt(hns, 3)} | " + " | ".join(_fmt(r) for r in refs) + f" | {_fmt(gap, 3)} |")
     run_dirs = tuple(r["run_dir"] for r in rows)
     report = compare.run(compare.CompareArgs(run_dirs=run_dirs, tag=EVAL_TAG, out=str(out), last=1))
@@ -219,13 +220,17 @@ def write_report(args: Atari100kArgs) -> dict[str, Any]:
     against = published_aggregates(played)
     (ours_mean, ours_iqm), = ((a["mean"], a["IQM"]) for a in report["aggregates"].values())
     seeds = sorted({r["seed"] for r in rows})
+    one_seed = min(row[1] for row in table) < 2  # a game with one seed: its resamples are all alike
     lines += ["", f"| over {', '.join(played)} | mean human-normalised [95% CI] | IQM [95% CI] | source |",
               "|---|---|---|---|",
-              f"| ours ({args.preset}, seeds {', '.join(map(str, seeds))}) | {_interval(ours_mean)} | "
-              f"{_interval(ours_iqm)} | these runs (stratified bootstrap over seeds) |"]
+              f"| ours ({args.preset}, seeds {', '.join(map(str, seeds))}) | {_interval(ours_mean, one_seed)} | "
+              f"{_interval(ours_iqm, one_seed)} | these runs (stratified bootstrap over seeds) |"]
     lines += [f"| {a} published | {_fmt(v, 3)} | n/a (per-game means only) | {SOURCES[a]} |" for a, v in against.items()]
     verdict = ""
-    if ours in against:
+    if ours in against and one_seed:
+        verdict = (f" Ours {ours_mean[0]:.3f} against {ours}'s published {against[ours]:.3f} on these games, from one "
+                   "seed of a game: no interval, so no verdict yet.")
+    elif ours in against:
         _, low, high = ours_mean
         where = "above" if low > against[ours] else "below" if high < against[ours] else "not distinguishable from"
         verdict = (f" Ours is {where} {ours}'s published {against[ours]:.3f} on these games: the mean's interval "

@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -122,12 +123,21 @@ def test_the_report_of_finished_runs_sits_beside_the_published_scores(tmp_path):
     assert "Boxing" not in table.split("\n\n")[0]  # not run: no row
     # the mean human-normalised score over the games played, ours with its interval, beside the published
     ours = next(line for line in table.splitlines() if line.startswith("| ours (drq_eps, seeds 1) |"))
-    assert ours.count("[") == 2  # mean and IQM, each with its interval
+    assert ours.count("(one seed: no interval)") == 2 and "[" not in ours  # one seed: no interval to claim
     assert "| DrQ(eps) published | 0.346 |" in table and "| DER published | 0.040 |" in table
-    assert "DrQ(eps)'s published 0.346 on these games" in table
+    assert "DrQ(eps)'s published 0.346 on these games, from one seed of a game: no interval" in table
     assert (out / "aggregates.md").is_file() and (out / "curves").is_dir()
     # one evaluation per run draws no curve; the training returns do
     assert not list(out.glob("curves-*.png")) and (out / "curves" / "curves-ALE-Pong-v5.png").is_file()
     assert r["rows"][0]["score"] == pytest.approx(score)
+    # a second seed: intervals, and the verdict against the published mean
+    argv[argv.index("--runs-dir") + 1] = str(tmp_path / "drq_eps" / "cfg1")
+    driver.train(driver.parse_args([*argv, "--seed", "2"], dqn_atari.DEFAULTS, dqn_atari.ALGORITHM, ""), dqn_atari.ALGORITHM)
+    atari100k.run(dataclasses.replace(args, seeds=(1, 2)))
+    table = (out / "published.md").read_text()
+    ours = next(line for line in table.splitlines() if line.startswith("| ours (drq_eps, seeds 1, 2) |"))
+    assert ours.count("[") == 2 and "one seed" not in table.split("\n\n")[0]  # mean and IQM, each with its interval
+    assert re.search(r"Ours is (above|below|not distinguishable from) DrQ\(eps\)'s published 0.346 on these games: "
+                     r"the mean's interval \[[-0-9.]+, [-0-9.]+\] (includes|excludes) it", table)
     with pytest.raises(ValueError, match="no finished run of drq_eps on Breakout"):
         atari100k.write_report(atari100k.Atari100kArgs(games=("Breakout",), runs_dir=str(tmp_path)))
