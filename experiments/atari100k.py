@@ -157,6 +157,7 @@ def collect(root: Path, preset: str, names: Sequence[str], seeds: Sequence[int])
                          "run_dir": str(run_dir), "config": json.dumps(meta.get("config", {}), sort_keys=True)})
     return rows
 
+
 def published_aggregates(names: Sequence[str]) -> dict[str, float]:
     """Per published algorithm with a mean on every game of ``names``: the mean over those games of
     the human-normalised published means (what our mean human-normalised score is set beside)."""
@@ -234,7 +235,7 @@ def write_report(args: Atari100kArgs) -> dict[str, Any]:
         _, low, high = ours_mean
         where = "above" if low > against[ours] else "below" if high < against[ours] else "not distinguishable from"
         verdict = (f" Ours is {where} {ours}'s published {against[ours]:.3f} on these games: the mean's interval "
-                   f"[{low:.3f}, {high:.3f}] {'includes' if low <= against[ours] <= high else 'excludes'} it.")
+                   f"[{low:.3f}, {high:.3f}] {'includes' if where.startswith('not') else 'excludes'} it.")
     aggregate = ", ".join(f"{a} {v['median']:.3f} / {v['mean']:.3f}" for a, v in AGGREGATES.items())
     walls = [r["wall_time_s"] for r in rows]
     note = (f"\nFinal scores: mean of {args.eval_episodes} evaluation games after 100k agent steps, mean over seeds "
