@@ -139,5 +139,13 @@ def test_the_report_of_finished_runs_sits_beside_the_published_scores(tmp_path):
     assert ours.count("[") == 2 and "one seed" not in table.split("\n\n")[0]  # mean and IQM, each with its interval
     assert re.search(r"Ours is (above|below|not distinguishable from) DrQ\(eps\)'s published 0.346 on these games: "
                      r"the mean's interval \[[-0-9.]+, [-0-9.]+\] (includes|excludes) it", table)
+    # a game with seed 1 only beside Pong's seeds 1 and 2: the aggregates (and their label) use seed 1
+    argv[argv.index("--runs-dir") + 1] = str(tmp_path / "drq_eps" / "cfg2")
+    argv[argv.index("--env-id") + 1] = "ALE/Boxing-v5"
+    driver.train(driver.parse_args(argv, dqn_atari.DEFAULTS, dqn_atari.ALGORITHM, ""), dqn_atari.ALGORITHM)
+    atari100k.run(dataclasses.replace(args, seeds=(1, 2)))
+    table = (out / "published.md").read_text()
+    assert "| Pong | 2 |" in table and "| Boxing | 1 |" in table
+    assert "| ours (drq_eps, seeds 1) | " in table and "seeds 1, 2)" not in table
     with pytest.raises(ValueError, match="no finished run of drq_eps on Breakout"):
         atari100k.write_report(atari100k.Atari100kArgs(games=("Breakout",), runs_dir=str(tmp_path)))
