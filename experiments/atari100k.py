@@ -223,7 +223,7 @@ def write_report(args: Atari100kArgs) -> dict[str, Any]:
     # the aggregates use the seeds every game has (compare's stratified bootstrap needs one run per
     # game and seed); a seed finished on some games only is in the per-game table, not here
     seeds = sorted(set.intersection(*({r["seed"] for r in rows if r["game"] == g} for g in played)))
-    one_seed = min(row[1] for row in table) < 2  # a game with one seed: its resamples are all alike
+    one_seed = len(seeds) < 2  # one seed in the aggregates: its resamples are all alike
     lines += ["", f"| over {', '.join(played)} | mean human-normalised [95% CI] | IQM [95% CI] | source |",
               "|---|---|---|---|",
               f"| ours ({args.preset}, seeds {', '.join(map(str, seeds))}) | {_interval(ours_mean, one_seed)} | "
