@@ -7,7 +7,7 @@ rounding. The fixtures' first halves were computed on another CPU, and matrix pr
 with other vector units round differently (CI on another machine saw last-bit differences), so
 bit equality of the weights would test the machine, not the code. The tolerance is measured:
 resuming from a fixture whose weights and optimizer moments were perturbed by 3e-6 relative
-(ten times float32 rounding) ends at most 1.2e-5 from the straight run (3e-5: 1.2e-4, no
+(25 times float32's epsilon) ends at most 1.2e-5 from the straight run (3e-5: 1.2e-4, no
 growth), while a checkpoint that loses the optimizer's moments ends 2.5e-3 to 2e-2 away (the
 four cases whose optimizer had stepped before the fixture's half; DQN's had not)."""
 
